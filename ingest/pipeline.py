@@ -1,0 +1,203 @@
+"""Files in, index generation out: load -> chunk -> embed -> lexical stats -> save."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import index as index_store
+from .chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, validate
+from .embedder import Embedder
+from .errors import LoadError
+from .lexical import term_counts, tokenize
+from .loaders import DEFAULT_MAX_BYTES, SUPPORTED_SUFFIXES, load
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+EMBED_BATCH = 64
+
+
+@dataclass
+class IngestReport:
+    added: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    chunks: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "added": self.added,
+            "skipped": self.skipped,
+            "chunks": self.chunks,
+            "index_chunks": self.total_chunks,
+            "seconds": round(self.seconds, 3),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[dict]]:
+    """Expand folders (recursively, supported types, no hidden files) into (path, source name).
+
+    The source name is what citations show: the file name for a file given directly,
+    the path below the folder's parent for files found in a folder.
+    """
+    files, skipped = [], []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p.parent)
+                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not any(s.startswith(".") for s in rel.parts):
+                    files.append((f, rel.as_posix()))
+        elif p.is_file():
+            files.append((p, p.name))
+        else:
+            skipped.append({"path": str(p), "reason": "no such file or folder"})
+    return files, skipped
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    folder: str | Path,
+    embedder: Embedder,
+    *,
+    chunk_words: int = DEFAULT_CHUNK_WORDS,
+    overlap_words: int = DEFAULT_OVERLAP_WORDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    names: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Add files to the index in `folder` (created if needed) as one new generation.
+
+    Same content already indexed is skipped; a file whose name is indexed with other
+    content replaces it. Bad files are skipped with a reason; the rest still go in.
+
+    Args:
+        names: optional {path: source name} overrides (the app passes upload names).
+        progress: called with (fraction 0..1, message) as work advances.
+    """
+    validate(chunk_words, overlap_words)
+    progress = progress or (lambda f, m: None)
+    t0 = time.perf_counter()
+    report = IngestReport()
+    files, report.skipped = collect_files(paths)
+    names = names or {}
+    with index_store.write_lock(folder):
+        current = index_store.load(folder, embedder.name)
+        known = {d["doc_id"]: d["source"] for d in current.documents}
+        new_docs: list[dict] = []
+        new_chunks: list[Chunk] = []
+        replaced: set[str] = set()
+        t = time.perf_counter()
+        for i, (path, source) in enumerate(files):
+            source = names.get(str(path), source)
+            progress(0.3 * i / max(len(files), 1), f"reading {source}")
+            try:
+                data_hash = _file_hash(path)
+                if data_hash in known or data_hash in {d["doc_id"] for d in new_docs}:
+                    report.skipped.append({"path": str(path), "reason": f"already indexed (same content as {known.get(data_hash, source)})"})
+                    continue
+                pages = load(path, max_bytes=max_bytes, name=source)
+            except LoadError as e:
+                report.skipped.append({"path": str(path), "reason": e.reason})
+                continue
+            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words)
+            replaced |= {d for d, s in known.items() if s == source}
+            new_docs.append({"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            new_chunks.extend(chunks)
+            report.added.append({"path": str(path), "source": source, "pages": new_docs[-1]["pages"], "chunks": len(chunks)})
+        report.timings["parse_and_chunk"] = time.perf_counter() - t
+        if not new_docs:
+            report.total_chunks = len(current)
+            report.seconds = time.perf_counter() - t0
+            progress(1.0, "nothing new to index")
+            return report
+
+        t = time.perf_counter()
+        vectors = _embed(embedder, new_chunks, progress)
+        report.timings["embed"] = time.perf_counter() - t
+        t = time.perf_counter()
+        updated = merge(current, new_docs, new_chunks, vectors, embedder, replaced)
+        updated.chunking = {"chunk_words": chunk_words, "overlap_words": overlap_words}
+        report.timings["lexical"] = time.perf_counter() - t
+        progress(0.95, "saving the index")
+        t = time.perf_counter()
+        index_store.save(updated, folder)
+        report.timings["save"] = time.perf_counter() - t
+    report.chunks = len(new_chunks)
+    report.total_chunks = len(updated)
+    report.seconds = time.perf_counter() - t0
+    progress(1.0, f"indexed {len(new_docs)} file(s), {len(new_chunks)} chunks")
+    return report
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _embed(embedder: Embedder, chunks: list[Chunk], progress: Progress) -> np.ndarray:
+    parts = []
+    for i in range(0, len(chunks), EMBED_BATCH):
+        progress(0.3 + 0.6 * i / len(chunks), f"embedding chunks {i + 1}-{min(i + EMBED_BATCH, len(chunks))} of {len(chunks)}")
+        parts.append(embedder.embed([c.indexed_text for c in chunks[i : i + EMBED_BATCH]]))
+    return np.vstack(parts)
+
+
+def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: set[str] = frozenset()):
+    """A new Index: `current` minus `replaced` documents, plus the new ones."""
+    from scipy.sparse import csr_matrix, vstack
+
+    keep = [i for i, c in enumerate(current.chunks) if c.doc_id not in replaced]
+    vocab = dict(current.vocab)
+    new_tf = term_counts([tokenize(c.indexed_text) for c in new_chunks], vocab)
+    old_tf = current.tf[keep] if len(current.chunks) else csr_matrix((0, 0), dtype=np.float32)
+    old_tf = csr_matrix((old_tf.data, old_tf.indices, old_tf.indptr), shape=(len(keep), len(vocab)))
+    old_vectors = current.vectors[keep] if len(current.chunks) else np.zeros((0, vectors.shape[1]), np.float32)
+    return index_store.Index(
+        embedder=embedder.name,
+        dim=int(vectors.shape[1]),
+        chunks=[current.chunks[i] for i in keep] + list(new_chunks),
+        documents=[d for d in current.documents if d["doc_id"] not in replaced] + new_docs,
+        vectors=np.vstack([old_vectors, vectors]).astype(np.float32),
+        tf=vstack([old_tf, new_tf]).tocsr(),
+        vocab=vocab,
+        chunking=current.chunking,
+        generation=current.generation,
+    )
+
+
+def remove(folder: str | Path, doc_ids: set[str], embedder_name: str) -> int:
+    """Remove documents (their chunks leave both indexes); returns chunks removed."""
+    with index_store.write_lock(folder):
+        current = index_store.load(folder, embedder_name)
+        keep = [i for i, c in enumerate(current.chunks) if c.doc_id not in doc_ids]
+        removed = len(current.chunks) - len(keep)
+        if not removed and not (current.doc_ids & doc_ids):
+            return 0
+        updated = index_store.Index(
+            embedder=current.embedder,
+            dim=current.dim,
+            chunks=[current.chunks[i] for i in keep],
+            documents=[d for d in current.documents if d["doc_id"] not in doc_ids],
+            vectors=current.vectors[keep],
+            tf=current.tf[keep],
+            vocab=current.vocab,
+            chunking=current.chunking,
+            generation=current.generation,
+        )
+        index_store.save(updated, folder)
+        return removed

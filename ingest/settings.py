@@ -1,0 +1,103 @@
+"""All of Sourced's settings in one frozen dataclass, read once at the edge.
+
+Each field can be set by an environment variable `SOURCED_<FIELD>` (upper case) or
+by a command-line flag; library functions take explicit arguments instead. An
+unknown `SOURCED_*` variable is an error, so a typo never silently falls back to a
+default. (It lives in `ingest` because `ingest` must not import `rag`; both use it.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
+from .models import DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
+
+PREFIX = "SOURCED_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # models: a local path, an installed package's id, or a Hugging Face id
+    embedder: str = DEFAULT_EMBEDDER
+    query_embedder: str = ""  # a separate question encoder (DPR style); empty = same model
+    query_prefix: str = ""  # e.g. "query: " for e5 models
+    passage_prefix: str = ""  # e.g. "passage: "
+    reranker: str = DEFAULT_RERANKER  # "none" turns reranking off
+    llm: str = DEFAULT_LLM  # a .gguf path, "REPO_ID/FILE.gguf" on the hub, or the bundled model
+    llm_style: str = "auto"  # auto | chat | completion
+    # ingestion
+    chunk_words: int = DEFAULT_CHUNK_WORDS
+    overlap_words: int = DEFAULT_OVERLAP_WORDS
+    max_file_mb: float = 50.0
+    # retrieval
+    mode: str = "rerank"  # bm25 | dense | hybrid | rerank
+    top_k: int = 5  # passages given to the model and shown as sources
+    depth: int = 100  # candidates each retriever contributes to fusion
+    rrf_k: int = 60
+    rerank_depth: int = 30  # fused candidates the cross-encoder reads
+    # generation
+    n_ctx: int = 4096
+    max_tokens: int = 256
+    threads: int = 0  # 0 = all cores
+    temperature: float = 0.0
+    # where models and caches go
+    cache: str = str(Path.home() / ".cache" / "sourced")
+
+    def __post_init__(self):
+        validate(self.chunk_words, self.overlap_words)
+        if self.mode not in ("bm25", "dense", "hybrid", "rerank"):
+            raise ValueError(f"mode must be bm25, dense, hybrid or rerank; got mode={self.mode!r}")
+        if self.llm_style not in ("auto", "chat", "completion"):
+            raise ValueError(f"llm_style must be auto, chat or completion; got llm_style={self.llm_style!r}")
+        for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {name}={getattr(self, name)}")
+
+    @property
+    def reranker_enabled(self) -> bool:
+        return self.reranker.lower() not in ("", "none", "off")
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Settings from `SOURCED_*` variables, then explicit overrides (CLI flags).
+
+        Overrides whose value is None are ignored, so argparse defaults can pass through.
+
+        Raises:
+            ValueError: an unknown SOURCED_ variable, or a value of the wrong type.
+        """
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, raw in environ.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX) :].lower()
+            if name not in known:
+                raise ValueError(f"unknown setting {key}; known settings: " + ", ".join(PREFIX + n.upper() for n in known))
+            values[name] = _convert(key, raw, known[name].type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(key: str, raw: str, type_name) -> object:
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number; got {key}={raw!r}") from None
+    return raw

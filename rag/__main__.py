@@ -1,0 +1,107 @@
+"""python -m rag {search,ask} --index DIR ... (see DESIGN.md for the contract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument("--embedder", help="embedding model: local path or Hugging Face id (SOURCED_EMBEDDER)")
+    p.add_argument("--reranker", help="cross-encoder: local path, Hugging Face id, or 'none' (SOURCED_RERANKER)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rag", description="Search and ask questions over a Sourced index.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("search", help="ranked passages for a query")
+    s.add_argument("query")
+    s.add_argument("--index", required=True, metavar="DIR")
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    _common(s)
+    a = sub.add_parser("ask", help="a cited answer to a question")
+    a.add_argument("question")
+    a.add_argument("--index", required=True, metavar="DIR")
+    a.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": ...}')
+    a.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    a.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
+    _common(a)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from ingest.errors import IngestError
+    from ingest.models import ModelUnavailableError, go_offline_if_unreachable
+    from ingest.settings import Settings
+
+    try:
+        settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None))
+        if not Path(args.index).exists():
+            raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
+        go_offline_if_unreachable()
+        from .pipeline import Collection, Models
+
+        collection = Collection(args.index, Models(settings))
+        if args.command == "search":
+            return _search(collection, args)
+        return _ask(collection, args)
+    except (IngestError, ModelUnavailableError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _search(collection, args) -> int:
+    from .types import hit_json
+
+    if args.k < 1:
+        raise ValueError(f"--k must be at least 1; got --k {args.k}")
+    hits, timings = collection.search(args.query, args.k, args.mode)
+    models = collection.models
+    if models.reranker is None and (args.mode or models.settings.mode) == "rerank":
+        print(f"note: {models.reranker_reason}", file=sys.stderr)
+    if args.json:
+        out = {"query": args.query, "mode": args.mode or models.settings.mode, "hits": [hit_json(h, i + 1) for i, h in enumerate(hits)], "timings_ms": {k: round(v, 2) for k, v in timings.items()}, "models": models.describe()}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        for i, h in enumerate(hits, start=1):
+            print(f"{i:>2}. {h.score:8.4f}  {h.chunk.source} p.{h.chunk.page}  {' '.join(h.chunk.text.split())[:100]}")
+    return 0
+
+
+def _ask(collection, args) -> int:
+    from .pipeline import ask
+
+    history = []
+    if args.history:
+        history = json.loads(Path(args.history).read_text(encoding="utf-8"))
+        if not isinstance(history, list) or not all(isinstance(m, dict) and "content" in m for m in history):
+            raise ValueError(f"{args.history} must hold a JSON list of {{\"role\", \"content\"}} messages")
+    final = None
+    for kind, value in ask(collection, args.question, history, mode=args.mode):
+        if kind == "token" and not args.json:
+            print(value, end="", flush=True)
+        elif kind == "status" and not args.json:
+            print(f"[{value}]", file=sys.stderr)
+        elif kind == "answer":
+            final = value
+    if collection.models.reranker is None:
+        print(f"note: {collection.models.reranker_reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(final.to_json(), ensure_ascii=False))
+    else:
+        print("\n\n" + final.text)
+        for c in final.citations:
+            print(f"  [{c.n}] {c.source}, page {c.page}: \"{c.quote}\"")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

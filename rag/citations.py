@@ -1,0 +1,108 @@
+"""The pipeline, not the model, decides what each answer sentence cites (pure functions).
+
+For every sentence of the answer, the best-supporting span of every source is found
+by lexical alignment: the share of the sentence's content words (stemmed, stop
+words removed) that the span contains, over single source sentences and pairs of
+adjacent ones. A cited [n] that supports the sentence is kept; a wrong one is
+replaced by the source that does; a missing one is added; a sentence that no source
+supports is marked. Each citation carries a verbatim quote of its supporting span.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.chunking import sentence_spans
+from ingest.lexical import tokenize
+
+from .types import Citation, Hit
+
+MIN_SUPPORT = 0.5  # at least half of a sentence's content words must be in the span
+KEEP_MARGIN = 0.15  # keep the model's own [n] unless another source is this much better
+UNSUPPORTED = "(not found in the sources)"
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Span:
+    score: float
+    start: int
+    end: int
+
+
+def best_span(sentence_tokens: set[str], text: str) -> Span:
+    """The span of `text` (one sentence or two adjacent ones) covering most of the tokens."""
+    if not sentence_tokens:
+        return Span(0.0, 0, 0)
+    spans = sentence_spans(text)
+    best = Span(0.0, 0, 0)
+    for i, (s, e) in enumerate(spans):
+        for j in (i, i + 1):
+            if j >= len(spans):
+                break
+            end = spans[j][1]
+            covered = len(sentence_tokens & set(tokenize(text[s:end])))
+            score = covered / len(sentence_tokens)
+            if score > best.score + 1e-9:  # prefer the shorter span on ties
+                best = Span(score, s, end)
+    return best
+
+
+def split_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with the source numbers they cite, markers removed."""
+    out = []
+    for raw in _ANSWER_SENTENCE.split(text.strip()):
+        if not raw.strip():
+            continue
+        cited = [int(n) for m in _MARKER.finditer(raw) for n in m.group(1).split(",")]
+        body = _MARKER.sub("", raw).strip()
+        if body:
+            out.append((body, cited))
+    return out
+
+
+def verify(answer: str, hits: list[Hit], min_support: float = MIN_SUPPORT) -> tuple[str, list[Citation], list[str]]:
+    """Check and correct the citations of `answer` against the numbered `hits`.
+
+    Returns the answer with corrected markers, one citation per cited source (with
+    the quote supporting the first sentence that cites it), and notes on changes.
+    """
+    citations: dict[int, Citation] = {}
+    notes: list[str] = []
+    sentences = []
+    for body, claimed in split_answer(answer):
+        tokens = set(tokenize(body))
+        if not tokens:
+            sentences.append(body)
+            continue
+        spans = {n: best_span(tokens, h.chunk.text) for n, h in enumerate(hits, start=1)}
+        best_n = max(spans, key=lambda n: spans[n].score) if spans else None
+        kept = [n for n in claimed if n in spans and spans[n].score >= min_support and spans[n].score >= spans[best_n].score - KEEP_MARGIN]
+        if not kept and best_n is not None and spans[best_n].score >= min_support:
+            kept = [best_n]
+            if claimed:
+                notes.append(f"corrected citation {claimed} -> [{best_n}] for: {body[:60]}")
+            else:
+                notes.append(f"added citation [{best_n}] for: {body[:60]}")
+        if not kept:
+            sentences.append(f"{body} {UNSUPPORTED}")
+            notes.append(f"no source supports: {body[:60]}")
+            continue
+        for n in kept:
+            if n not in citations:
+                chunk, span = hits[n - 1].chunk, spans[n]
+                citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id)
+        sentences.append(_with_markers(body, kept))
+    return " ".join(sentences), sorted(citations.values(), key=lambda c: c.n), notes
+
+
+def _with_markers(body: str, ns: list[int]) -> str:
+    """'Leave is 1.5 days.' + [1] -> 'Leave is 1.5 days [1].'"""
+    marks = "".join(f"[{n}]" for n in ns)
+    m = re.search(r"[.!?]+$", body)
+    if m:
+        return f"{body[: m.start()]} {marks}{m.group(0)}"
+    return f"{body} {marks}"

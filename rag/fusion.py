@@ -1,0 +1,95 @@
+"""Combine several rankings of the same collection into one (pure functions).
+
+Reciprocal rank fusion (Cormack, Clarke & Buettcher, SIGIR 2009): a document's
+fused score is sum_r w_r / (k + rank_r(d)), with rank starting at 1. It needs no
+score calibration between retrievers; k = 60 is the paper's constant, which damps
+the influence of the very top ranks so that agreement between retrievers wins.
+
+Linear fusion of normalised scores is the alternative: sum_r w_r * norm(score_r(d)),
+with min-max or z-score normalisation per ranking, a document absent from a
+ranking contributing the minimum of that ranking's normalised scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .types import Hit
+
+
+def _weights(rankings: Sequence, weights: Sequence[float] | None) -> list[float]:
+    if weights is None:
+        return [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError(f"need one weight per ranking; got {len(weights)} weights for {len(rankings)} rankings")
+    if any(w < 0 for w in weights):
+        raise ValueError(f"weights must be non-negative; got {list(weights)}")
+    return list(weights)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Hit]],
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+    names: Sequence[str] | None = None,
+) -> list[Hit]:
+    """Fuse rankings by weighted reciprocal rank; ties keep first-seen order.
+
+    Each returned hit records its rank in every input ranking as `<name>_rank`
+    (names default to r0, r1, ...) and the fused score as `fused`.
+    """
+    if k < 0:
+        raise ValueError(f"rrf k must be non-negative; got k={k}")
+    ws = _weights(rankings, weights)
+    names = list(names) if names else [f"r{i}" for i in range(len(rankings))]
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    evidence: dict[str, dict] = {}
+    for name, w, ranking in zip(names, ws, rankings):
+        for rank, hit in enumerate(ranking, start=1):
+            cid = hit.chunk.chunk_id
+            first.setdefault(cid, hit)
+            evidence.setdefault(cid, {})[f"{name}_rank"] = rank
+            scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
+    order = sorted(scores, key=lambda c: -scores[c])  # sorted() is stable: ties keep insertion order
+    return [first[c].with_score(scores[c], fused=scores[c], **evidence[c]) for c in order]
+
+
+def normalise(scores: np.ndarray, method: str) -> np.ndarray:
+    """Min-max to [0, 1], or z-score; a constant ranking maps to all ones / zeros."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return scores
+    if method == "minmax":
+        lo, hi = scores.min(), scores.max()
+        return np.ones_like(scores) if hi == lo else (scores - lo) / (hi - lo)
+    if method == "zscore":
+        sd = scores.std()
+        return np.zeros_like(scores) if sd == 0 else (scores - scores.mean()) / sd
+    raise ValueError(f"normalisation must be 'minmax' or 'zscore'; got {method!r}")
+
+
+def linear_fusion(
+    rankings: Sequence[Sequence[Hit]],
+    weights: Sequence[float] | None = None,
+    method: str = "minmax",
+    names: Sequence[str] | None = None,
+) -> list[Hit]:
+    """Fuse by a weighted sum of per-ranking normalised scores."""
+    ws = _weights(rankings, weights)
+    names = list(names) if names else [f"r{i}" for i in range(len(rankings))]
+    first: dict[str, Hit] = {}
+    evidence: dict[str, dict] = {}
+    normed = []
+    for name, ranking in zip(names, rankings):
+        n = normalise(np.array([h.score for h in ranking]), method)
+        normed.append({h.chunk.chunk_id: float(v) for h, v in zip(ranking, n)})
+        for rank, h in enumerate(ranking, start=1):
+            first.setdefault(h.chunk.chunk_id, h)
+            evidence.setdefault(h.chunk.chunk_id, {})[f"{name}_rank"] = rank
+    floors = [min(m.values()) if m else 0.0 for m in normed]
+    scores = {cid: sum(w * m.get(cid, floor) for w, m, floor in zip(ws, normed, floors)) for cid in first}
+    order = sorted(scores, key=lambda c: -scores[c])
+    return [first[c].with_score(scores[c], fused=scores[c], **evidence[c]) for c in order]

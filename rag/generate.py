@@ -1,0 +1,145 @@
+"""Grounded generation with llama.cpp: prompts from `prompts/`, streamed tokens.
+
+A base model (the bundled Gemma 3 270M) is prompted completion-style with a short
+worked example; a GGUF that carries a chat template is driven through it, with the
+rule in the system message. Documents are data: they are delimited in the prompt
+and any special-token text in them is defused before tokenisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import prompts
+from ingest.models import resolve
+
+from .types import Hit
+
+log = logging.getLogger(__name__)
+
+# The base model answers on one line; past it, it starts a new example or invents
+# sources. Chat models end their turn themselves; these only stop runaway output.
+STOP_COMPLETION = ["\n", "Source [", "Question:"]
+STOP_CHAT = ["\nSource [", "\nQuestion:"]
+NOT_IN_DOCUMENTS = "The documents do not say."
+
+# Text that a tokenizer could read as a control token: <start_of_turn>, <|im_start|>,
+# <eos>, [INST], <<SYS>> ... The first bracket becomes a look-alike, so the words stay
+# readable but can never become special tokens.
+_SPECIAL = re.compile(r"<\|?/?[A-Za-z_][A-Za-z0-9_.:-]*\|?>|\[/?INST\]|<</?SYS>>")
+
+
+def neutralise(text: str) -> str:
+    """Defuse control-token look-alikes in untrusted text (documents, questions)."""
+    return _SPECIAL.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+
+
+class Generator(Protocol):
+    name: str
+    chat: bool
+
+    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        """Yield the continuation piece by piece as the model produces it."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class LlamaGenerator:
+    """llama-cpp-python. The model is not thread-safe, so calls are serialised."""
+
+    def __init__(self, model: str, *, n_ctx: int = 4096, threads: int = 0, style: str = "auto", temperature: float = 0.0, seed: int = 0):
+        from llama_cpp import Llama
+
+        path = resolve(model, "SOURCED_LLM")
+        kwargs = dict(n_ctx=n_ctx, n_threads=threads or None, seed=seed, verbose=False)
+        if path.endswith(".gguf") and not _is_file(path):  # "REPO_ID/FILE.gguf" on the hub
+            repo, _, filename = path.rpartition("/")
+            self.llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)
+        else:
+            self.llm = Llama(model_path=path, **kwargs)
+        self.name = model
+        self.n_ctx = n_ctx
+        self.temperature = temperature
+        has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
+        self.chat = style == "chat" or (style == "auto" and has_template and not _is_base_model(self.llm.metadata))
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        with self.lock:
+            if isinstance(prompt, list):
+                parts = self.llm.create_chat_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True)
+                for part in parts:
+                    text = part["choices"][0]["delta"].get("content")
+                    if text:
+                        yield text
+            else:
+                parts = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True)
+                for part in parts:
+                    text = part["choices"][0]["text"]
+                    if text:
+                        yield text
+
+
+def _is_file(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).is_file()
+
+
+def _is_base_model(metadata: dict) -> bool:
+    """Gemma 'pt' and other base checkpoints may still ship a chat template they were
+    never tuned for; the bundled model is such a base model."""
+    name = (metadata.get("general.name", "") + " " + metadata.get("general.finetune", "")).lower()
+    return not any(w in name for w in ("instruct", "-it", " it", "chat"))
+
+
+# ---------------------------------------------------------------- prompts
+
+
+def format_sources(hits: list[Hit], budget_tokens: int, count) -> str:
+    """One line per numbered source (newlines in a document cannot start a fake
+    "Question:" line), each cut to fit an even share of the token budget."""
+    per_source = max(budget_tokens // max(len(hits), 1), 32)
+    blocks = []
+    for n, hit in enumerate(hits, start=1):
+        text = neutralise(" ".join(hit.chunk.text.split()))
+        while count(text) > per_source and len(text) > 200:  # shorten from the end, at a word
+            text = text[: int(len(text) * 0.85)].rsplit(" ", 1)[0] + " …"
+        blocks.append(prompts.render("source", n=str(n), file=hit.chunk.source, page=str(hit.chunk.page), text=text))
+    return "\n".join(b.strip() for b in blocks)
+
+
+def answer_prompt(question: str, hits: list[Hit], generator: Generator, n_ctx: int, max_tokens: int) -> str | list[dict]:
+    """The prompt for `question` over `hits`, token-budgeted to fit `n_ctx` with the answer."""
+    question = neutralise(question)
+    if generator.chat:
+        system = prompts.render("answer_system")
+        overhead = generator.count_tokens(system + question) + 64
+        sources = format_sources(hits, n_ctx - max_tokens - overhead, generator.count_tokens)
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": prompts.render("answer_user", sources=sources, question=question)},
+        ]
+    overhead = generator.count_tokens(prompts.render("answer_completion", sources="", question=question)) + 16
+    sources = format_sources(hits, n_ctx - max_tokens - overhead, generator.count_tokens)
+    return prompts.render("answer_completion", sources=sources, question=question)
+
+
+def generate(generator: Generator, prompt, *, max_tokens: int, deadline_s: float = 60.0) -> Iterator[str]:
+    """Stream tokens, stopping at the stop sequences, the token limit or the deadline."""
+    t0 = time.monotonic()
+    stop = STOP_CHAT if isinstance(prompt, list) else STOP_COMPLETION
+    for piece in generator.stream(prompt, max_tokens=max_tokens, stop=stop):
+        yield piece
+        if time.monotonic() - t0 > deadline_s:
+            log.warning("generation stopped at the %.0f s deadline", deadline_s)
+            break

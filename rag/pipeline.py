@@ -1,0 +1,204 @@
+"""Question in, cited answer out: rewrite -> retrieve -> fuse -> rerank -> gate -> generate -> cite.
+
+`Models` loads each model once, lazily, and is shared by every collection (the app
+serves many sessions from one set of models). `Collection` is one index folder; it
+picks up a new generation written by an ingest without restarting, and a search
+always runs against one whole generation, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ingest import index as index_store
+from ingest.embedder import Embedder, SentenceTransformerEmbedder
+from ingest.settings import Settings
+
+from . import citations, gate
+from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
+from .rerank import Reranker, load_reranker, rerank
+from .retrievers import BM25Retriever, DenseRetriever, HybridRetriever
+from .rewrite import rewrite
+from .types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+MODES = ("bm25", "dense", "hybrid", "rerank")
+
+
+class Models:
+    """The embedder, reranker and LLM named by `settings`, each loaded on first use.
+
+    Pass ready-made objects (real or fake) to skip loading; `reranker=None` with
+    `reranker_reason` says why there is none.
+    """
+
+    _UNSET = object()
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, reranker=_UNSET, reranker_reason: str = "", generator: Generator | None = None):
+        self.settings = settings
+        self._embedder = embedder
+        self._reranker = reranker
+        self.reranker_reason = reranker_reason
+        self._generator = generator
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                s = self.settings
+                self._embedder = SentenceTransformerEmbedder(s.embedder, query_model=s.query_embedder or None, query_prefix=s.query_prefix, passage_prefix=s.passage_prefix)
+            return self._embedder
+
+    @property
+    def reranker(self) -> Reranker | None:
+        with self._lock:
+            if self._reranker is self._UNSET:
+                self._reranker, self.reranker_reason = load_reranker(self.settings.reranker)
+            return self._reranker
+
+    @property
+    def generator(self) -> Generator:
+        with self._lock:
+            if self._generator is None:
+                s = self.settings
+                self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature)
+            return self._generator
+
+    def describe(self) -> dict:
+        reranker = self.reranker
+        return {
+            "embedder": self.embedder.name,
+            "reranker": reranker.name if reranker else None,
+            "reranker_status": "loaded" if reranker else self.reranker_reason,
+            "llm": self._generator.name if self._generator else self.settings.llm,
+        }
+
+
+class Collection:
+    """One index folder, searched through its newest complete generation."""
+
+    def __init__(self, folder: str | Path, models: Models):
+        self.folder = Path(folder)
+        self.models = models
+        self._lock = threading.Lock()
+        self._loaded: tuple[str | None, object, dict] | None = None
+
+    def snapshot(self):
+        """(index, retrievers) for the live generation, reloaded when it changes."""
+        with self._lock:
+            current = index_store._read_current(self.folder)
+            if self._loaded is None or self._loaded[0] != current:
+                index = index_store.load(self.folder, self.models.embedder.name)
+                retrievers = {}
+                if len(index):
+                    retrievers = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, self.models.embedder)}
+                self._loaded = (current, index, retrievers)
+            return self._loaded[1], self._loaded[2]
+
+    def search(self, query: str, k: int, mode: str | None = None) -> tuple[list[Hit], dict]:
+        """The top `k` hits for `query` under `mode`, and milliseconds per stage."""
+        s = self.models.settings
+        mode = mode or s.mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got mode={mode!r}")
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        index, retrievers = self.snapshot()
+        timings["load_ms"] = _ms(t)
+        if not retrievers:
+            return [], timings
+        t = time.perf_counter()
+        if mode in ("bm25", "dense"):
+            hits = retrievers[mode].search(query, k)
+            hits = [h.with_score(h.score, **{f"{mode}_rank": i + 1, f"{mode}_score": h.score}) for i, h in enumerate(hits)]
+            timings["retrieve_ms"] = _ms(t)
+            return hits, timings
+        depth = max(k, s.rerank_depth if mode == "rerank" else k)
+        hits = HybridRetriever(retrievers, depth=s.depth, rrf_k=s.rrf_k).search(query, depth)
+        timings["retrieve_ms"] = _ms(t)
+        if mode == "rerank":
+            reranker = self.models.reranker
+            if reranker is not None:
+                t = time.perf_counter()
+                hits = rerank(reranker, query, hits, s.rerank_depth)
+                timings["rerank_ms"] = _ms(t)
+        return hits[:k], timings
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def ask(collection: Collection, question: str, history: list[dict] | None = None, *, mode: str | None = None) -> Iterator[tuple[str, object]]:
+    """Answer `question`, streaming events:
+
+    ("status", str) progress in words; ("token", str) answer text as generated;
+    ("answer", Answer) last, with verified citations, timings and models.
+    """
+    s = collection.models.settings
+    question = question.strip()
+    if not question:
+        raise ValueError("the question is empty; type a question about your documents")
+    t_total = time.perf_counter()
+    timings: dict[str, float] = {}
+    models = collection.models
+    generator = models.generator
+
+    t = time.perf_counter()
+    query = rewrite(question, history or [], generator) if history else question
+    timings["rewrite_ms"] = _ms(t)
+    if query != question:
+        yield "status", f"searching for: {query}"
+
+    hits, search_timings = collection.search(query, s.top_k, mode)
+    timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
+    answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
+
+    verdict = gate.decide(query, hits)
+    if not verdict.answerable:
+        answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
+        answer.notes.append(verdict.reason)
+        timings["total_ms"] = _ms(t_total)
+        answer.timings_ms = timings
+        yield "token", answer.text
+        yield "answer", answer
+        return
+
+    prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens)
+    t = time.perf_counter()
+    pieces: list[str] = []
+    for piece in generate(generator, prompt, max_tokens=s.max_tokens):
+        if not pieces:
+            timings["first_token_ms"] = _ms(t)
+        pieces.append(piece)
+        yield "token", piece
+    timings["generate_ms"] = _ms(t)
+    raw = "".join(pieces).strip()
+
+    if not raw or raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
+        answer.text = NOT_IN_DOCUMENTS + " The closest passages are listed below."
+        answer.notes.append("the model found no answer in the passages")
+    else:
+        t = time.perf_counter()
+        answer.text, answer.citations, notes = citations.verify(raw, hits)
+        answer.answerable = bool(answer.citations)
+        answer.notes.extend(notes)
+        timings["cite_ms"] = _ms(t)
+    timings["total_ms"] = _ms(t_total)
+    answer.timings_ms = timings
+    yield "answer", answer
+
+
+def answer_once(collection: Collection, question: str, history: list[dict] | None = None, **kw) -> Answer:
+    """`ask` without streaming: the final Answer."""
+    final = None
+    for kind, value in ask(collection, question, history, **kw):
+        if kind == "answer":
+            final = value
+    return final

@@ -1,0 +1,72 @@
+"""The vocabulary of answering: a retrieved hit, a verified citation, an answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.types import Chunk
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk with its score under one ranking. `scores` keeps each stage's evidence
+    (bm25 rank, dense rank, fused score, rerank score) so the UI can explain it."""
+
+    chunk: Chunk
+    score: float
+    scores: dict = field(default_factory=dict, compare=False)
+
+    def with_score(self, score: float, **evidence) -> "Hit":
+        return Hit(self.chunk, float(score), {**self.scores, **evidence})
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the [n] in the answer text
+    source: str
+    page: int
+    quote: str  # verbatim substring of the chunk's text
+    chunk_id: str
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "source": self.source, "page": self.page, "quote": self.quote, "chunk_id": self.chunk_id}
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    answerable: bool
+    citations: list[Citation]
+    hits: list[Hit]
+    query: str = ""
+    timings_ms: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "query": self.query,
+            "answer": self.text,
+            "answerable": self.answerable,
+            "citations": [c.to_json() for c in self.citations],
+            "sources": [hit_json(h, i + 1) for i, h in enumerate(self.hits)],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "models": self.models,
+            "notes": self.notes,
+        }
+
+
+def hit_json(hit: Hit, rank: int) -> dict:
+    c = hit.chunk
+    return {
+        "rank": rank,
+        "chunk_id": c.chunk_id,
+        "source": c.source,
+        "page": c.page,
+        "section": c.section,
+        "text": c.text,
+        "score": round(hit.score, 6),
+        **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in hit.scores.items()},
+    }
