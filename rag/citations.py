@@ -38,16 +38,12 @@ def best_span(sentence_tokens: set[str], text: str) -> Span:
     if not sentence_tokens:
         return Span(0.0, 0, 0)
     spans = sentence_spans(text)
+    candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]  # singles first: shorter wins ties
     best = Span(0.0, 0, 0)
-    for i, (s, e) in enumerate(spans):
-        for j in (i, i + 1):
-            if j >= len(spans):
-                break
-            end = spans[j][1]
-            covered = len(sentence_tokens & set(tokenize(text[s:end])))
-            score = covered / len(sentence_tokens)
-            if score > best.score + 1e-9:  # prefer the shorter span on ties
-                best = Span(score, s, end)
+    for s, e in candidates:
+        score = len(sentence_tokens & set(tokenize(text[s:e]))) / len(sentence_tokens)
+        if score > best.score + 1e-9:
+            best = Span(score, s, e)
     return best
 
 
@@ -73,7 +69,11 @@ def verify(answer: str, hits: list[Hit], min_support: float = MIN_SUPPORT) -> tu
     citations: dict[int, Citation] = {}
     notes: list[str] = []
     sentences = []
+    seen: set[str] = set()
     for body, claimed in split_answer(answer):
+        if body.lower() in seen:  # a small model may loop on one sentence
+            continue
+        seen.add(body.lower())
         tokens = set(tokenize(body))
         if not tokens:
             sentences.append(body)

@@ -51,7 +51,7 @@ def reciprocal_rank_fusion(
         for rank, hit in enumerate(ranking, start=1):
             cid = hit.chunk.chunk_id
             first.setdefault(cid, hit)
-            evidence.setdefault(cid, {})[f"{name}_rank"] = rank
+            evidence.setdefault(cid, {}).update(hit.scores, **{f"{name}_rank": rank})
             scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
     order = sorted(scores, key=lambda c: -scores[c])  # sorted() is stable: ties keep insertion order
     return [first[c].with_score(scores[c], fused=scores[c], **evidence[c]) for c in order]
@@ -88,7 +88,7 @@ def linear_fusion(
         normed.append({h.chunk.chunk_id: float(v) for h, v in zip(ranking, n)})
         for rank, h in enumerate(ranking, start=1):
             first.setdefault(h.chunk.chunk_id, h)
-            evidence.setdefault(h.chunk.chunk_id, {})[f"{name}_rank"] = rank
+            evidence.setdefault(h.chunk.chunk_id, {}).update(h.scores, **{f"{name}_rank": rank})
     floors = [min(m.values()) if m else 0.0 for m in normed]
     scores = {cid: sum(w * m.get(cid, floor) for w, m, floor in zip(ws, normed, floors)) for cid in first}
     order = sorted(scores, key=lambda c: -scores[c])

@@ -1,0 +1,57 @@
+"""Fast, exact stand-ins for the models, for pipeline tests (real models have their own tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+
+import numpy as np
+
+from ingest.lexical import tokenize
+
+
+class HashEmbedder:
+    """Bag of stemmed words hashed into `dim` buckets, L2-normalised.
+
+    Texts sharing words get similar vectors, so dense search behaves sensibly on
+    tiny corpora, deterministically and in microseconds."""
+
+    name = "fake-hash-embedder"
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+
+    def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for tok in tokenize(text):
+                out[i, int(hashlib.md5(tok.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+
+class ScriptedGenerator:
+    """Answers from a script: the first (pattern, reply) whose pattern occurs in the
+    prompt's last question wins; replies stream word by word. Records every prompt."""
+
+    name = "fake-scripted-llm"
+    chat = False
+
+    def __init__(self, script: list[tuple[str, str]] | None = None, default: str = "The documents do not say."):
+        self.script = script or []
+        self.default = default
+        self.prompts: list = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        self.prompts.append(prompt)
+        text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+        questions = re.findall(r"(?:Question|Last question): (.*)", text)
+        last = questions[-1] if questions else text
+        reply = next((r for pattern, r in self.script if pattern.lower() in last.lower()), self.default)
+        for i, word in enumerate(reply.split(" ")[:max_tokens]):
+            yield word if i == 0 else " " + word

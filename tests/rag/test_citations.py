@@ -1,0 +1,56 @@
+from ingest.types import Chunk
+from rag.citations import UNSUPPORTED, best_span, split_answer, verify
+from rag.types import Hit
+
+PASSAGES = [
+    "The office opens at 9. Every employee receives 27 days of paid annual leave per year. Leave requests go to the team lead.",
+    "The warranty lasts 4 years and covers the pump and the boiler. It does not cover the glass carafe.",
+]
+HITS = [Hit(Chunk(f"c{i}", "d", f"doc{i}.pdf", i + 3, 0, len(t), t), 1.0) for i, t in enumerate(PASSAGES)]
+
+
+def test_split_answer_reads_markers():
+    assert split_answer("Leave is 27 days [1]. The warranty is 4 years [2, 1].") == [
+        ("Leave is 27 days.", [1]),
+        ("The warranty is 4 years.", [2, 1]),
+    ]
+
+
+def test_correct_citation_is_kept_with_verbatim_quote():
+    text, cites, notes = verify("Employees receive 27 days of paid annual leave [1].", HITS)
+    assert text == "Employees receive 27 days of paid annual leave [1]."
+    assert cites[0].source == "doc0.pdf" and cites[0].page == 3
+    assert cites[0].quote == "Every employee receives 27 days of paid annual leave per year."
+    assert cites[0].quote in HITS[0].chunk.text
+    assert notes == []
+
+
+def test_wrong_citation_is_corrected_and_missing_one_added():
+    text, cites, notes = verify("The warranty lasts 4 years [1]. It covers the pump and the boiler.", HITS)
+    assert text == "The warranty lasts 4 years [2]. It covers the pump and the boiler [2]."
+    assert [c.n for c in cites] == [2]
+    assert any("corrected" in n for n in notes) and any("added" in n for n in notes)
+
+
+def test_unsupported_sentence_is_marked_not_cited():
+    text, cites, _ = verify("Paris is the capital of France [1].", HITS)
+    assert text == f"Paris is the capital of France. {UNSUPPORTED}"
+    assert cites == []
+
+
+def test_out_of_range_marker_is_replaced():
+    text, cites, _ = verify("Leave requests go to the team lead [7].", HITS)
+    assert text.endswith("[1].") and cites[0].n == 1
+
+
+def test_best_span_prefers_one_sentence_and_can_join_two():
+    tokens = {"warranti", "pump"}
+    span = best_span(tokens, PASSAGES[1])
+    assert PASSAGES[1][span.start : span.end] == "The warranty lasts 4 years and covers the pump and the boiler."
+    span = best_span({"warranti", "glass", "caraf"}, PASSAGES[1])
+    assert span.score == 1.0 and PASSAGES[1][span.start : span.end] == PASSAGES[1]
+
+
+def test_repeated_sentences_are_dropped():
+    text, _, _ = verify("The warranty lasts 4 years [2]. The warranty lasts 4 years [2]. The warranty lasts 4 years.", HITS)
+    assert text == "The warranty lasts 4 years [2]."

@@ -1,0 +1,92 @@
+import pytest
+
+from ingest.pipeline import ingest
+from ingest.settings import Settings
+from rag.generate import NOT_IN_DOCUMENTS
+from rag.pipeline import Collection, Models, answer_once, ask
+
+from ..fakes import HashEmbedder, ScriptedGenerator
+
+
+@pytest.fixture
+def collection(tmp_path, docs, hash_embedder, scripted):
+    ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder, chunk_words=30, overlap_words=5)
+    models = Models(Settings(top_k=3), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=scripted)
+    return Collection(tmp_path / "idx", models)
+
+
+def test_answer_cites_the_right_file_and_page(collection):
+    answer = answer_once(collection, "How many days of annual leave does an employee get?")
+    assert answer.answerable
+    assert "27 days" in answer.text
+    cite = answer.citations[0]
+    assert (cite.source, cite.page) == ("handbook.pdf", 3)
+    assert cite.quote in next(h.chunk.text for h in answer.hits if h.chunk.chunk_id == cite.chunk_id)
+
+
+def test_markdown_answer_cites_the_guide(collection):
+    answer = answer_once(collection, "How long is the Kestrel warranty?")
+    assert [(c.source, c.page) for c in answer.citations] == [("kestrel-guide.md", 1)]
+    assert answer.models["reranker"] is None and answer.models["reranker_status"] == "off in tests"
+
+
+def test_tokens_stream_before_the_final_answer(collection):
+    events = list(ask(collection, "How many days of annual leave?"))
+    kinds = [k for k, _ in events]
+    assert kinds.count("token") > 3 and kinds[-1] == "answer"
+    assert {"retrieve_ms", "generate_ms", "first_token_ms", "total_ms"} <= events[-1][1].timings_ms.keys()
+
+
+def test_question_the_documents_do_not_cover_is_refused_without_generating(collection):
+    answer = answer_once(collection, "What is the capital of France?")
+    assert not answer.answerable and answer.text.startswith(NOT_IN_DOCUMENTS)
+    assert answer.citations == []
+    assert collection.models.generator.prompts == [], "the gate stops before the model"
+
+
+def test_empty_question_is_an_error(collection):
+    with pytest.raises(ValueError, match="empty"):
+        answer_once(collection, "   ")
+
+
+def test_empty_collection_says_so(tmp_path, hash_embedder, scripted):
+    c = Collection(tmp_path / "none", Models(Settings(), embedder=hash_embedder, reranker=None, generator=scripted))
+    answer = answer_once(c, "Anything?")
+    assert not answer.answerable and "No documents" in answer.text
+
+
+def test_collection_sees_a_new_generation_without_restarting(collection, tmp_path):
+    assert not collection.search("lighthouse keeper", 3, "bm25")[0]
+    f = tmp_path / "light.txt"
+    f.write_text("The lighthouse keeper lights the lamp at dusk.")
+    ingest([f], collection.folder, collection.models.embedder)
+    hits, _ = collection.search("lighthouse keeper", 3, "bm25")
+    assert hits[0].chunk.source == "light.txt"
+
+
+def test_follow_up_is_rewritten_before_retrieval(collection):
+    collection.models._generator = ScriptedGenerator(
+        [("how long", "How long is the Kestrel 3 warranty?"), ("warranty", "The warranty lasts 4 years [1].")]
+    )
+    history = [{"role": "user", "content": "Tell me about the Kestrel 3 warranty."}, {"role": "assistant", "content": "It covers the pump [1]."}]
+    answer = answer_once(collection, "and how long does it last?", history)
+    assert answer.query == "How long is the Kestrel 3 warranty?"
+    assert answer.citations and answer.citations[0].source == "kestrel-guide.md"
+
+
+def test_unknown_mode_is_refused(collection):
+    with pytest.raises(ValueError, match="mode="):
+        collection.search("x", 3, "magic")
+
+
+def test_rerank_mode_uses_the_reranker_when_loaded(collection):
+    class ByLength:
+        name = "by-length"
+
+        def score(self, query, texts):
+            return [float(len(t)) for t in texts]
+
+    collection.models._reranker = ByLength()
+    hits, timings = collection.search("leave", 3, "rerank")
+    assert "rerank_ms" in timings
+    assert [h.score for h in hits] == sorted((float(len(h.chunk.indexed_text)) for h in hits), reverse=True)

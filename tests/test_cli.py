@@ -1,0 +1,75 @@
+"""End to end through the command-line contract, with the real models:
+MiniLM embedder, rank-bm25-equivalent BM25, FAISS and the bundled Gemma via llama.cpp."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ENV_KEYS = ("PATH", "HOME", "HF_HUB_OFFLINE", "SOURCED_CACHE")
+
+
+def run(*args, check=True):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k in ENV_KEYS or k.startswith("LANG")}
+    env["SOURCED_RERANKER"] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    env["HF_HUB_OFFLINE"] = "1"
+    p = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {p.stderr[-2000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, docs):
+    folder = tmp_path_factory.mktemp("cli") / "idx"
+    p = run("ingest", str(docs["pdf"]), str(docs["md"]), "--index", str(folder), "--json")
+    report = json.loads(p.stdout)
+    assert [a["source"] for a in report["added"]] == ["handbook.pdf", "kestrel-guide.md"]
+    assert report["chunks"] > 0 and report["skipped"] == []
+    return folder
+
+
+def test_ingest_reports_bad_files_and_exits_nonzero_only_when_nothing_loads(tmp_path, docs):
+    bad = tmp_path / "bad.pdf"
+    bad.write_text("nope")
+    p = run("ingest", str(bad), "--index", str(tmp_path / "i"), "--json", check=False)
+    assert p.returncode == 1
+    assert json.loads(p.stdout)["skipped"][0]["reason"].startswith("not a PDF")
+
+
+def test_search_json_contract(index_dir):
+    out = json.loads(run("rag", "search", "--index", str(index_dir), "--k", "3", "--mode", "hybrid", "--json", "descale the boiler").stdout)
+    assert out["query"] == "descale the boiler" and len(out["hits"]) <= 3
+    top = out["hits"][0]
+    assert {"rank", "chunk_id", "source", "page", "text", "score", "bm25_rank", "dense_rank"} <= top.keys()
+    assert top["source"] == "kestrel-guide.md" and "citric acid" in top["text"]
+    assert "retrieve_ms" in out["timings_ms"]
+
+
+def test_ask_cites_the_pdf_page_with_the_real_models(index_dir):
+    p = run("rag", "ask", "--index", str(index_dir), "--json", "How many days of paid annual leave does an employee receive?")
+    out = json.loads(p.stdout)
+    assert out["answerable"], out
+    assert ("handbook.pdf", 3) in {(c["source"], c["page"]) for c in out["citations"]}
+    for c in out["citations"]:
+        chunk_text = next(s["text"] for s in out["sources"] if s["chunk_id"] == c["chunk_id"])
+        assert c["quote"] and c["quote"] in chunk_text
+    assert out["models"]["embedder"].startswith("sentence-transformers/all-MiniLM-L6-v2")
+    assert out["models"]["reranker"] is None and "fusion alone" in out["models"]["reranker_status"]
+    assert out["models"]["llm"]
+    assert "fusion alone" in p.stderr, "the missing reranker is said on the console too"
+
+
+def test_ask_refuses_what_the_documents_do_not_cover(index_dir):
+    out = json.loads(run("rag", "ask", "--index", str(index_dir), "--json", "What is the capital of France?").stdout)
+    assert out["answerable"] is False and out["citations"] == []
+    assert out["answer"].startswith("The documents do not say.")
+
+
+def test_errors_go_to_stderr_with_nonzero_exit(tmp_path):
+    p = run("rag", "search", "--index", str(tmp_path / "missing"), "--json", "x", check=False)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "python -m ingest" in p.stderr
