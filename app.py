@@ -1,0 +1,382 @@
+"""Sourced's web app: layout and wiring only; `ingest` and `rag` do the work.
+
+Each browser session gets its own collection folder, held in `gr.State` and deleted
+when the session ends (tab closed, state expired, or server stopped). One `Models`
+is shared by every session and loads lazily, so the page is up before any model is.
+
+    python app.py      # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import html
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from ingest import IngestError
+from ingest import index as index_store
+from ingest.models import ModelUnavailableError
+from ingest.pipeline import ingest, remove
+from ingest.settings import Settings
+from rag.pipeline import MODES, Collection, Models, ask
+
+log = logging.getLogger("sourced.app")
+
+SAMPLE = Path(__file__).resolve().parent / "assets" / "sourced-sample.md"
+SAMPLE_QUESTIONS = [
+    "How long does a full charge take?",
+    "What tyre pressure should the front tyre have?",
+    "How often should I lubricate the chain?",
+]
+SESSION_TTL_S = 3 * 3600  # an idle API session's documents live this long
+QUEUE_SIZE = 64  # requests waiting beyond this are refused, not queued forever
+CONCURRENCY = 2  # events running at once; the LLM itself serialises its calls
+PASSAGE_COLUMNS = ["#", "File", "Page", "BM25 rank", "Dense rank", "Fused", "Rerank", "Passage"]
+DOCUMENT_COLUMNS = ["File", "Pages", "Chunks", "Added"]
+CSS = """
+.gradio-container { max-width: 1180px !important; margin: 0 auto; }
+#title h1 { margin-bottom: 0; }
+#title p { margin-top: .25rem; color: var(--body-text-color-subdued); }
+.sources .source { border-left: 3px solid var(--color-accent); padding: .4rem .8rem; margin: .6rem 0; }
+.sources .head { font-size: .9em; color: var(--body-text-color-subdued); margin-bottom: .25rem; }
+.sources .n { font-weight: 600; color: var(--color-accent); margin-right: .35rem; }
+.sources p { margin: 0; }
+.sources mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.sources .empty { color: var(--body-text-color-subdued); }
+"""
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@dataclass
+class Session:
+    """One visitor's private collection folder (and its open Collection objects)."""
+
+    folder: Path
+    collections: dict = field(default_factory=dict, repr=False)
+
+    def collection(self, models: Models) -> Collection:
+        key = id(models)
+        if key not in self.collections:
+            self.collections[key] = Collection(self.folder, models)
+        return self.collections[key]
+
+
+def close_session(session: Session | None) -> None:
+    """gr.State's delete_callback: the session's documents go with it."""
+    if session is not None:
+        shutil.rmtree(session.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """The one place where domain errors become messages for the user."""
+    try:
+        yield
+    except (IngestError, ModelUnavailableError, ValueError) as e:
+        log.info("shown to the user: %s", e)
+        raise gr.Error(html.escape(str(e)), title="Sourced", print_exception=False) from e
+
+
+# ---------------------------------------------------------------- handlers
+
+
+class Handlers:
+    """The app's event handlers, bound to the shared models and the sessions' root.
+
+    Bound methods (not partials) so that Gradio sees their signatures and type
+    hints: it injects `gr.Request` and `gr.Progress` by looking at them.
+    """
+
+    def __init__(self, models: Models, settings: Settings, root: Path):
+        self.models = models
+        self.settings = settings
+        self.root = Path(root)
+        self._views: dict[int, Models] = {}
+        self._lock = threading.Lock()
+
+    def open_session(self, session: Session | None, request: gr.Request | None = None) -> Session:
+        """The caller's session, created on first use in a folder of its own."""
+        if session is not None and session.folder.is_dir():
+            return session
+        folder = self._folder(getattr(request, "session_hash", None) or secrets.token_hex(16))
+        folder.mkdir(parents=True, exist_ok=True)
+        return Session(folder)
+
+    def end_session(self, request: gr.Request) -> None:
+        """demo.unload: the tab was closed or reloaded; delete its collection now."""
+        if request is not None and request.session_hash:
+            shutil.rmtree(self._folder(request.session_hash), ignore_errors=True)
+
+    def _folder(self, key: str) -> Path:
+        # hashed, so a client-chosen session id can never name a path outside the root
+        return self.root / hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def models_for(self, top_k: int) -> Models:
+        """The shared models under another top-k (ask() takes k from the settings).
+
+        A view shares the loaded embedder, reranker and LLM; nothing is loaded twice.
+        """
+        top_k = int(top_k)
+        if top_k == self.models.settings.top_k:
+            return self.models
+        with self._lock:
+            if top_k not in self._views:
+                m = self.models
+                self._views[top_k] = Models(
+                    m.settings.replace(top_k=top_k), embedder=m.embedder, reranker=m.reranker, reranker_reason=m.reranker_reason, generator=m.generator
+                )
+            return self._views[top_k]
+
+    def upload_files(self, files: list[str] | None, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
+        """Index uploaded files into the session's collection; report each file."""
+        session = self.open_session(session, request)
+        paths = [str(f) for f in files or []]
+        if not paths:
+            return session, "No files received.", *self.documents(session), None
+        s = self.settings
+        with user_errors():
+            report = ingest(
+                paths,
+                session.folder,
+                self.models.embedder,
+                chunk_words=s.chunk_words,
+                overlap_words=s.overlap_words,
+                max_bytes=s.max_bytes,
+                names={p: Path(p).name for p in paths},
+                progress=lambda fraction, message: progress(fraction, desc=message),
+            )
+        return session, render_report(report), *self.documents(session), None
+
+    def try_sample(self, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
+        """Index the bundled sample document and suggest a question it answers."""
+        return *self.upload_files([str(SAMPLE)], session, request, progress), SAMPLE_QUESTIONS[0]
+
+    def documents(self, session: Session | None):
+        """The session's documents: table rows, and the choices of the remove menu."""
+        docs = []
+        if session is not None and session.folder.is_dir():
+            with user_errors():
+                docs = index_store.load(session.folder, self.models.embedder.name).documents
+        rows = [[d["source"], d["pages"], d["chunks"], d["added"].replace("T", " ")] for d in docs]
+        choices = [(f"{d['source']} ({d['chunks']} chunks)", d["doc_id"]) for d in docs]
+        return rows, gr.Dropdown(choices=choices, value=None)
+
+    def remove_document(self, doc_id: str | None, session: Session | None, request: gr.Request = None):
+        session = self.open_session(session, request)
+        if not doc_id:
+            return session, "Choose a document to remove.", *self.documents(session)
+        with user_errors():
+            removed = remove(session.folder, {doc_id}, self.models.embedder.name)
+        return session, f"Removed the document ({removed} chunks).", *self.documents(session)
+
+    def clear_collection(self, session: Session | None, request: gr.Request = None):
+        """Forget every document and the conversation; the session keeps a fresh folder."""
+        close_session(session)
+        session = self.open_session(None, request)
+        return session, "The collection is empty.", *self.documents(session), [], render_sources(None), [], ""
+
+    def respond(self, question: str, chat: list[dict] | None, session: Session | None, mode: str, top_k: int, request: gr.Request = None):
+        """Stream an answer into the chat, then show the verified answer and its sources."""
+        session = self.open_session(session, request)
+        chat = list(chat or [])
+        if not (question or "").strip():
+            gr.Warning("Type a question about your documents first.")
+            yield chat, question, gr.skip(), gr.skip(), gr.skip(), session
+            return
+        history = [{"role": m["role"], "content": _text(m["content"])} for m in chat]
+        chat += [{"role": "user", "content": question}, {"role": "assistant", "content": "_Searching your documents…_"}]
+        yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
+        streamed = ""
+        with user_errors():
+            collection = session.collection(self.models_for(top_k))
+            for kind, value in ask(collection, question, history, mode=mode):
+                if kind == "status":
+                    chat[-1] = {"role": "assistant", "content": f"_{value}…_"}
+                elif kind == "token":
+                    streamed += value
+                    chat[-1] = {"role": "assistant", "content": streamed}
+                else:  # the verified answer replaces what streamed
+                    chat[-1] = {"role": "assistant", "content": value.text}
+                    yield chat, "", render_sources(value), render_passages(value), render_details(value), session
+                    return
+                yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
+
+
+def _text(content) -> str:
+    """Chat message content as plain text (Gradio 6 hands back lists of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content).strip()
+    return str(content)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_report(report) -> str:
+    """Per-file results of an upload as a Markdown table."""
+    rows = [f"| {_md(a['source'])} | indexed, {a['chunks']} chunks |" for a in report.added]
+    rows += [f"| {_md(Path(s['path']).name)} | skipped: {_md(s['reason'])} |" for s in report.skipped]
+    summary = f"{len(report.added)} added, {len(report.skipped)} skipped; {report.total_chunks} chunks in your collection ({report.seconds:.1f} s)."
+    return "\n".join(["| File | Result |", "| --- | --- |", *rows, "", summary])
+
+
+def _md(text: str) -> str:
+    return html.escape(str(text)).replace("|", "\\|")
+
+
+def render_sources(answer) -> str:
+    """Cited passages with the quote highlighted; the closest passages when none is cited."""
+    if answer is None:
+        return '<div class="sources"><p class="empty">Sources appear here after an answer.</p></div>'
+    by_id = {h.chunk.chunk_id: h.chunk for h in answer.hits}
+    if answer.citations:
+        title = "Sources"
+        items = [(f"[{c.n}]", by_id.get(c.chunk_id), c.quote, c.source, c.page) for c in answer.citations]
+    else:
+        title = "Closest passages" if answer.hits else "No passages"
+        items = [(f"{i}.", h.chunk, "", h.chunk.source, h.chunk.page) for i, h in enumerate(answer.hits, 1)]
+    blocks = [f"<h4>{title}</h4>"]
+    for label, chunk, quote, source, page in items:
+        section = f" · {html.escape(chunk.section.split(' > ')[-1])}" if chunk is not None and chunk.section else ""
+        head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{section}</div>'
+        blocks.append(f'<div class="source">{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
+    return '<div class="sources">' + "".join(blocks) + "</div>"
+
+
+def _highlight(text: str, quote: str) -> str:
+    at = text.find(quote) if quote else -1
+    if at < 0:
+        return html.escape(text)
+    return html.escape(text[:at]) + "<mark>" + html.escape(quote) + "</mark>" + html.escape(text[at + len(quote) :])
+
+
+def render_passages(answer) -> list[list[str]]:
+    """The ranked passages with each stage's evidence, for the explain panel."""
+
+    def num(value, digits=4):
+        return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+    rows = []
+    for i, h in enumerate(answer.hits, 1):
+        s = h.scores
+        excerpt = h.chunk.text if len(h.chunk.text) <= 160 else h.chunk.text[:157] + "…"
+        rows.append([str(i), h.chunk.source, str(h.chunk.page), num(s.get("bm25_rank")), num(s.get("dense_rank")), num(s.get("fused")), num(s.get("rerank")), excerpt])
+    return rows
+
+
+def render_details(answer) -> str:
+    """Timings per stage and the models that answered, in plain words."""
+    timings = " · ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    m = answer.models
+    reranker = m.get("reranker") or f"none ({m.get('reranker_status') or 'not loaded'})"
+    fields = [("Timings", timings or "–"), ("Embedder", m.get("embedder", "–")), ("Reranker", reranker), ("LLM", m.get("llm", "–"))]
+    if answer.query and answer.query != answer.question:
+        fields.append(("Searched for", answer.query))
+    lines = [f"**{name}:** {html.escape(str(value))}" for name, value in fields]
+    lines += [f"- {html.escape(note)}" for note in answer.notes]
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------- layout
+
+
+def build_app(models: Models | None = None, settings: Settings | None = None) -> gr.Blocks:
+    """The Blocks UI. Pass `models` (real or fake) to share them; nothing loads here."""
+    settings = settings or (models.settings if models else Settings.from_env())
+    models = models or Models(settings)
+    root = Path(tempfile.mkdtemp(prefix="sourced-sessions-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    h = Handlers(models, settings, root)
+
+    with gr.Blocks(title="Sourced", delete_cache=(1800, 1800)) as demo:
+        demo.handlers = h  # for tests and for apps that embed this one
+        session = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
+        gr.Markdown("# Sourced\nAsk your documents. Every answer quotes and cites the file and page it comes from. Your files stay private to this session.", elem_id="title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                files = gr.File(label="Drop PDF, TXT or Markdown files", file_count="multiple", height=140)
+                sample = gr.Button("Try the sample", variant="secondary")
+                report = gr.Markdown("Upload files to build your private collection, or try the sample (an e-bike owner's guide).")
+                documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Your documents", interactive=False, max_height=240)
+                with gr.Row():
+                    doc_choice = gr.Dropdown(label="Document", choices=[], scale=3)
+                    remove_btn = gr.Button("Remove", scale=1, min_width=80)
+                clear_btn = gr.Button("Clear collection", variant="stop", size="sm")
+                with gr.Accordion("Settings", open=False):
+                    mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode", info="rerank falls back to hybrid when no reranker is available")
+                    top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages per answer (top-k)")
+            with gr.Column(scale=3, min_width=420):
+                chat = gr.Chatbot(label="Chat", height=420, placeholder="Upload documents or try the sample, then ask a question.", feedback_options=None)
+                with gr.Row():
+                    question = gr.Textbox(placeholder="Ask a question about your documents", show_label=False, scale=5, autofocus=True, submit_btn=False)
+                    ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                gr.Examples([[q] for q in SAMPLE_QUESTIONS], inputs=[question], label="Questions the sample answers")
+                sources = gr.HTML(render_sources(None))
+                with gr.Accordion("Ranked passages", open=False):
+                    passages = gr.Dataframe(headers=PASSAGE_COLUMNS, value=[], interactive=False, wrap=True, max_height=360)
+                with gr.Accordion("Answer details", open=False):
+                    details = gr.Markdown("Timings and models appear here after an answer.")
+
+        doc_outputs = [session, report, documents, doc_choice]
+        files.upload(h.upload_files, [files, session], [*doc_outputs, files], api_name="upload")
+        sample.click(h.try_sample, [session], [*doc_outputs, files, question], api_name="sample")
+        remove_btn.click(h.remove_document, [doc_choice, session], doc_outputs, api_name="remove")
+        clear_btn.click(h.clear_collection, [session], [*doc_outputs, chat, sources, passages, details], api_name="clear")
+        ask_outputs = [chat, question, sources, passages, details, session]
+        ask_inputs = [question, chat, session, mode, top_k]
+        question.submit(h.respond, ask_inputs, ask_outputs, api_name="ask")
+        ask_btn.click(h.respond, ask_inputs, ask_outputs, api_visibility="private")
+        demo.load(h.documents, [session], [documents, doc_choice], api_name="documents")
+        demo.unload(h.end_session)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def launch_options(settings: Settings) -> dict:
+    """launch() arguments for a public deployment: bounded uploads, no extra paths,
+    only deliberate (gr.Error) messages shown to users."""
+    return {
+        "max_file_size": settings.max_bytes,
+        "show_error": False,
+        "theme": gr.themes.Soft(primary_hue="teal", neutral_hue="slate"),
+        "css": CSS,
+    }
+
+
+def warm(models: Models) -> None:
+    """Load the models in the background so the first question does not wait for them."""
+    for name in ("embedder", "generator", "reranker"):
+        try:
+            getattr(models, name)
+        except Exception as e:  # surfaced to the user when the model is actually needed
+            log.warning("could not load the %s yet: %s", name, e)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    models = Models(settings)
+    demo = build_app(models, settings)
+    threading.Thread(target=warm, args=(models,), name="warm-models", daemon=True).start()
+    demo.launch(**launch_options(settings))
+
+
+if __name__ == "__main__":
+    main()
