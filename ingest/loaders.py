@@ -23,6 +23,11 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+# A 2,000-page PDF is a large manual; past that a file is more likely an archive or an
+# attack than a document someone will ask about, and parsing it would take minutes.
+# Such files are refused, not cut: an index holding only the first N pages would
+# answer "the documents do not say" for everything after page N.
+DEFAULT_MAX_PAGES = 2000
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 # Control characters other than tab and newline never carry meaning in prose; form
@@ -32,23 +37,21 @@ _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
-def load(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None) -> list[Page]:
+def load(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None, max_pages: int = DEFAULT_MAX_PAGES
+) -> list[Page]:
     """Read one file into pages. `name` is the source name shown in citations.
+
+    This parses in the calling process; `ingest.sandbox.load` runs the same code
+    under time and memory limits, which is what untrusted PDFs need.
 
     Raises:
         LoadError: empty, too large, unsupported, not what its extension claims,
-            encrypted, or without any extractable text.
+            encrypted, over `max_pages`, or without any extractable text.
     """
     path = Path(path)
     name = name or path.name
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise LoadError(name, f"cannot read file ({e.strerror or e})") from e
-    if size == 0:
-        raise LoadError(name, "the file is empty (0 bytes)")
-    if size > max_bytes:
-        raise LoadError(name, f"the file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+    check_size(path, name, max_bytes)
     data = path.read_bytes()
     suffix = path.suffix.lower() if name == path.name else Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -59,7 +62,7 @@ def load(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | No
     if suffix in PDF_SUFFIXES:
         if not looks_like_pdf(data):
             raise LoadError(name, "not a PDF: the content does not start with the %PDF signature")
-        pages = load_pdf(data, name)
+        pages = load_pdf(data, name, max_pages=max_pages)
     else:
         text = decode_text(data, name)
         pages = split_markdown(text, name) if suffix in MARKDOWN_SUFFIXES else split_form_feeds(text, name)
@@ -67,6 +70,21 @@ def load(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | No
     if not pages:
         raise LoadError(name, "no text found in the file")
     return pages
+
+
+def check_size(path: Path, name: str, max_bytes: int) -> int:
+    """The file's size in bytes, or LoadError when it is missing, empty or over `max_bytes`."""
+    try:
+        if not path.is_file():
+            raise LoadError(name, "not a regular file (a folder or a device); pass a PDF, .txt or .md file")
+        size = path.stat().st_size
+    except OSError as e:
+        raise LoadError(name, f"cannot read file ({e.strerror or e})") from e
+    if size == 0:
+        raise LoadError(name, "the file is empty (0 bytes)")
+    if size > max_bytes:
+        raise LoadError(name, f"the file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+    return size
 
 
 def looks_like_pdf(data: bytes) -> bool:
@@ -77,7 +95,9 @@ def looks_like_pdf(data: bytes) -> bool:
 def decode_text(data: bytes, name: str) -> str:
     """Decode text as UTF-8 (or UTF-16 with a BOM), falling back to Windows-1252.
 
-    Raises LoadError for data that is evidently binary (NUL bytes outside UTF-16).
+    Raises LoadError for data that is evidently binary. A stray NUL in otherwise
+    readable text (a copy-paste accident) is not binary; NULs in more than 1% of the
+    bytes, or control bytes in more than 10%, are.
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -85,7 +105,7 @@ def decode_text(data: bytes, name: str) -> str:
         except UnicodeDecodeError as e:
             raise LoadError(name, "invalid UTF-16 text") from e
     sample = data[:65536]
-    if b"\x00" in sample or _binary_fraction(sample) > 0.10:
+    if sample.count(b"\x00") > max(2, len(sample) // 100) or _binary_fraction(sample) > 0.10:
         raise LoadError(name, "this looks like a binary file, not text; use PDF, .txt or .md")
     try:
         text = data.decode("utf-8-sig")
@@ -141,8 +161,12 @@ def split_markdown(text: str, name: str) -> list[Page]:
     return pages
 
 
-def load_pdf(data: bytes, name: str) -> list[Page]:
-    """Extract text page by page with pypdf; page numbers are 1-based and kept."""
+def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> list[Page]:
+    """Extract text page by page with pypdf; page numbers are 1-based and kept.
+
+    A PDF over `max_pages` is refused before any text is extracted (see
+    DEFAULT_MAX_PAGES for why refused and not cut).
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -160,6 +184,10 @@ def load_pdf(data: bytes, name: str) -> list[Page]:
             raise
         except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as e:
             raise LoadError(name, f"the PDF is damaged or unreadable ({type(e).__name__}: {e})") from e
+        if n_pages > max_pages:
+            raise LoadError(
+                name, f"the PDF has {n_pages} pages; the limit is {max_pages} (SOURCED_MAX_PAGES): split it into parts and upload those"
+            )
         pages: list[Page] = []
         failed = 0
         for i in range(n_pages):
@@ -170,11 +198,35 @@ def load_pdf(data: bytes, name: str) -> list[Page]:
                 failed += 1
                 continue
             pages.append(Page(name, i + 1, clean_text(raw).replace("\f", "\n")))
-    if failed == n_pages and n_pages:
-        raise LoadError(name, "no page of the PDF could be read")
-    if not any(p.text.strip() for p in pages):
-        raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")
+        if failed == n_pages and n_pages:
+            raise LoadError(name, "no page of the PDF could be read")
+        if not any(p.text.strip() for p in pages):
+            if _inflates_past_limit(reader):
+                raise LoadError(name, "a compressed stream in the PDF expands beyond the parser's safety limit (a decompression bomb?); the file was not read")
+            raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")
     return pages
+
+
+def _inflates_past_limit(reader) -> bool:
+    """True when a page's content stream hits pypdf's decompression cap.
+
+    pypdf's `extract_text` swallows that error and returns "", which would read as
+    "no text layer"; asked only for text-less PDFs, so normal files pay nothing.
+    """
+    from pypdf.errors import LimitReachedError
+
+    for page in reader.pages:
+        try:
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
+        except LimitReachedError:
+            return True
+        except MemoryError:  # over the sandbox's memory limit: let the sandbox say so
+            raise
+        except Exception:  # other damage is reported as "no text layer" by the caller
+            continue
+    return False
 
 
 def _decrypt_empty(reader) -> bool:

@@ -16,7 +16,8 @@ from .chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, v
 from .embedder import Embedder
 from .errors import LoadError
 from .lexical import term_counts, tokenize
-from .loaders import DEFAULT_MAX_BYTES, SUPPORTED_SUFFIXES, load
+from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES
+from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,14 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], 
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            found = 0
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p.parent)
                 if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not any(s.startswith(".") for s in rel.parts):
                     files.append((f, rel.as_posix()))
+                    found += 1
+            if not found:
+                skipped.append({"path": str(p), "reason": "a folder with no PDF, .txt or .md files in it"})
         elif p.is_file():
             files.append((p, p.name))
         else:
@@ -74,6 +79,9 @@ def ingest(
     chunk_words: int = DEFAULT_CHUNK_WORDS,
     overlap_words: int = DEFAULT_OVERLAP_WORDS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    parse_timeout_s: float = DEFAULT_TIMEOUT_S,
+    parse_memory_mb: int = DEFAULT_MEMORY_MB,
     names: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
@@ -81,8 +89,12 @@ def ingest(
 
     Same content already indexed is skipped; a file whose name is indexed with other
     content replaces it. Bad files are skipped with a reason; the rest still go in.
+    PDFs are parsed in a child process limited to `parse_timeout_s` seconds and
+    `parse_memory_mb` megabytes (ingest.sandbox), so one hostile file cannot hang
+    or exhaust the app.
 
     Args:
+        max_pages: a longer PDF is skipped with a reason (not cut).
         names: optional {path: source name} overrides (the app passes upload names).
         progress: called with (fraction 0..1, message) as work advances.
     """
@@ -98,25 +110,34 @@ def ingest(
         new_docs: list[dict] = []
         new_chunks: list[Chunk] = []
         replaced: set[str] = set()
-        t = time.perf_counter()
+        t_parse = t_chunk = 0.0
         for i, (path, source) in enumerate(files):
             source = names.get(str(path), source)
             progress(0.3 * i / max(len(files), 1), f"reading {source}")
+            t = time.perf_counter()
             try:
                 data_hash = _file_hash(path)
-                if data_hash in known or data_hash in {d["doc_id"] for d in new_docs}:
-                    report.skipped.append({"path": str(path), "reason": f"already indexed (same content as {known.get(data_hash, source)})"})
-                    continue
-                pages = load(path, max_bytes=max_bytes, name=source)
+            except OSError as e:  # vanished or unreadable since the folder was listed
+                report.skipped.append({"path": str(path), "reason": f"cannot read file ({e.strerror or e})"})
+                continue
+            if data_hash in known or data_hash in {d["doc_id"] for d in new_docs}:
+                report.skipped.append({"path": str(path), "reason": f"already indexed (same content as {known.get(data_hash, source)})"})
+                continue
+            try:
+                pages = load(path, name=source, max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s, memory_mb=parse_memory_mb)
             except LoadError as e:
                 report.skipped.append({"path": str(path), "reason": e.reason})
                 continue
+            finally:
+                t_parse += time.perf_counter() - t
+            t = time.perf_counter()
             chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words)
+            t_chunk += time.perf_counter() - t
             replaced |= {d for d, s in known.items() if s == source}
             new_docs.append({"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")})
             new_chunks.extend(chunks)
             report.added.append({"path": str(path), "source": source, "pages": new_docs[-1]["pages"], "chunks": len(chunks)})
-        report.timings["parse_and_chunk"] = time.perf_counter() - t
+        report.timings.update(parse=t_parse, chunk=t_chunk, parse_and_chunk=t_parse + t_chunk)
         if not new_docs:
             report.total_chunks = len(current)
             report.seconds = time.perf_counter() - t0

@@ -33,11 +33,19 @@ class Settings:
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS
     max_file_mb: float = 50.0
+    max_pages: int = 2000  # a longer PDF is refused, not cut (see ingest.loaders.DEFAULT_MAX_PAGES)
+    parse_timeout_s: float = 60.0  # wall-clock limit for parsing one PDF (ingest.sandbox)
+    parse_memory_mb: int = 2048  # address-space limit of the PDF parser's child process
     # retrieval
     mode: str = "rerank"  # bm25 | dense | hybrid | rerank
     top_k: int = 5  # passages given to the model and shown as sources
     depth: int = 100  # candidates each retriever contributes to fusion
+    fusion: str = "rrf"  # rrf | minmax | zscore (see docs/EVAL.md for why the default)
     rrf_k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    ann: str = "auto"  # auto | flat | hnsw: exact search below ann_threshold vectors
+    ann_threshold: int = 50_000
     rerank_depth: int = 30  # fused candidates the cross-encoder reads
     # generation
     n_ctx: int = 4096
@@ -51,9 +59,13 @@ class Settings:
         validate(self.chunk_words, self.overlap_words)
         if self.mode not in ("bm25", "dense", "hybrid", "rerank"):
             raise ValueError(f"mode must be bm25, dense, hybrid or rerank; got mode={self.mode!r}")
+        if self.fusion not in ("rrf", "minmax", "zscore"):
+            raise ValueError(f"fusion must be rrf, minmax or zscore; got fusion={self.fusion!r}")
+        if self.ann not in ("auto", "flat", "hnsw"):
+            raise ValueError(f"ann must be auto, flat or hnsw; got ann={self.ann!r}")
         if self.llm_style not in ("auto", "chat", "completion"):
             raise ValueError(f"llm_style must be auto, chat or completion; got llm_style={self.llm_style!r}")
-        for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens"):
+        for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens", "max_pages", "parse_timeout_s", "parse_memory_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {name}={getattr(self, name)}")
 

@@ -1,0 +1,170 @@
+"""Parse untrusted PDFs in a child process, under a wall-clock and a memory limit.
+
+Why a child process: a hostile or broken PDF can make a parser loop for minutes or
+allocate gigabytes. pypdf guards some cases itself (stream inflation stops at 75 MB,
+cyclic page trees are detected), but not every path, and a thread cannot be killed.
+A child can: it runs `ingest.loaders.load` with RLIMIT_AS set before pypdf is even
+imported, and is killed when it overruns its time. One hostile file then costs at
+most `timeout_s` seconds and `memory_mb` megabytes, and the app keeps serving.
+
+Why JSON: the child parsed untrusted bytes, so what it returns is untrusted too.
+It comes back as JSON (plain strings and numbers) and is validated here; nothing
+from the child is ever unpickled.
+
+Protocol: `python -m ingest.sandbox` reads one JSON request on stdin
+({"path", "name", "max_bytes", "max_pages", "memory_mb"}) and writes one JSON reply
+on stdout: {"pages": [{"page", "text", "section"}, ...]} or {"error": kind, "reason": str}.
+
+Text and Markdown are parsed in-process: that is plain Python over at most
+`max_bytes` of text, with no decompression or object graph to exploit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import LoadError
+from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, PDF_SUFFIXES, check_size, looks_like_pdf
+from .loaders import load as load_in_process
+from .types import Page
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MEMORY_MB = 2048
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def load(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+) -> list[Page]:
+    """`ingest.loaders.load`, with PDFs parsed in a limited child process.
+
+    Raises:
+        LoadError: whatever `loaders.load` raises, and also when parsing takes longer
+            than `timeout_s` or needs more than `memory_mb` of memory.
+    """
+    if timeout_s <= 0 or memory_mb <= 0:
+        raise ValueError(f"parse limits must be positive; got timeout_s={timeout_s}, memory_mb={memory_mb}")
+    path = Path(path)
+    name = name or path.name
+    check_size(path, name, max_bytes)  # refuse a 5 GB upload before starting anything
+    if not _is_pdf(path, name):
+        return load_in_process(path, max_bytes=max_bytes, name=name, max_pages=max_pages)
+    request = {"path": str(path.resolve()), "name": name, "max_bytes": max_bytes, "max_pages": max_pages, "memory_mb": memory_mb}
+    reply = _run_child(request, name, timeout_s, memory_mb)
+    return _pages_from_reply(reply, name)
+
+
+def _is_pdf(path: Path, name: str) -> bool:
+    if Path(name).suffix.lower() in PDF_SUFFIXES:
+        return True
+    with open(path, "rb") as f:
+        return looks_like_pdf(f.read(1024))
+
+
+def _run_child(request: dict, name: str, timeout_s: float, memory_mb: int) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        close_fds=True,
+    )
+    try:
+        out, err = proc.communicate(json.dumps(request).encode(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise LoadError(name, f"parsing took longer than {timeout_s:g} s; the file may be malformed") from None
+    except BaseException:  # KeyboardInterrupt, or the caller's thread unwinding: leave no child behind
+        proc.kill()
+        proc.wait()
+        raise
+    try:
+        reply = json.loads(out)
+    except ValueError:
+        reply = None
+    if isinstance(reply, dict) and ("pages" in reply or "error" in reply):
+        if reply.get("error") == "memory":
+            raise LoadError(name, f"parsing needed more than {memory_mb} MB of memory; the file may be malformed")
+        return reply
+    # The child died without a reply: a crash in C code, or an allocation failure
+    # that Python could not even report.
+    tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+    if "MemoryError" in tail[0] or proc.returncode in (-6, -9, -11):
+        raise LoadError(name, f"parsing needed more than {memory_mb} MB of memory; the file may be malformed")
+    raise LoadError(name, f"the PDF parser stopped unexpectedly (exit code {proc.returncode}); the file may be malformed")
+
+
+def _pages_from_reply(reply: dict, name: str) -> list[Page]:
+    if "error" in reply:
+        raise LoadError(name, str(reply.get("reason", "the file could not be read")))
+    pages = []
+    for p in reply["pages"]:
+        if not (isinstance(p, dict) and isinstance(p.get("page"), int) and isinstance(p.get("text"), str) and isinstance(p.get("section", ""), str)):
+            raise LoadError(name, "the PDF parser returned malformed output")
+        pages.append(Page(name, p["page"], p["text"], p.get("section", "")))
+    return pages
+
+
+# ---------------------------------------------------------------- the child
+
+
+def _limit_memory(memory_mb: int) -> None:
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _die_with_parent() -> None:
+    """Linux: if the ingest process is killed, its parser child goes too."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_main() -> int:
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        return 1
+    # Only the reply goes to the real stdout; anything a library prints goes to stderr.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    sys.stdout = sys.stderr
+    request = json.loads(sys.stdin.read())
+    _limit_memory(int(request["memory_mb"]))
+    try:
+        pages = load_in_process(request["path"], max_bytes=request["max_bytes"], name=request["name"], max_pages=request["max_pages"])
+        reply = {"pages": [{"page": p.page, "text": p.text, "section": p.section} for p in pages]}
+    except LoadError as e:
+        reply = {"error": "load", "reason": e.reason}
+    except MemoryError:
+        reply = {"error": "memory"}
+    try:
+        out.write(json.dumps(reply, ensure_ascii=False))
+        out.flush()
+    except MemoryError:  # the pages fit but their JSON does not
+        sys.stderr.write("MemoryError\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
