@@ -1,4 +1,4 @@
-"""python -m rag {search,ask} --index DIR ... (see DESIGN.md for the contract)."""
+"""python -m rag {search,ask,eval} ... (see DESIGN.md for the contract)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
     a.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
     _common(a)
+    e = sub.add_parser("eval", help="retrieval metrics on a BEIR-layout dataset")
+    e.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
+    e.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    e.add_argument("--fusion", choices=["rrf", "minmax", "zscore"], help="SOURCED_FUSION")
+    e.add_argument("--rrf-k", type=int, help="SOURCED_RRF_K")
+    e.add_argument("--depth", type=int, help="candidates per retriever (SOURCED_DEPTH)")
+    e.add_argument("--bm25-weight", type=float, help="SOURCED_BM25_WEIGHT")
+    e.add_argument("--dense-weight", type=float, help="SOURCED_DENSE_WEIGHT")
+    e.add_argument("--ann", choices=["auto", "flat", "hnsw"], help="SOURCED_ANN")
+    _common(e)
     return ap
 
 
@@ -43,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from ingest.settings import Settings
 
     try:
+        if args.command == "eval":
+            return _eval(args)
         settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None))
         if not Path(args.index).exists():
             raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
@@ -53,9 +67,42 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "search":
             return _search(collection, args)
         return _ask(collection, args)
-    except (IngestError, ModelUnavailableError, ValueError, OSError) as e:
+    except (IngestError, ModelUnavailableError, ValueError, OSError) as e:  # OSError: FileNotFoundError too
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+def _eval(args) -> int:
+    from ingest.models import go_offline_if_unreachable
+    from ingest.settings import Settings
+
+    from .evaluate import corpus_index, evaluate, load_dataset
+    from .pipeline import Models
+
+    settings = Settings.from_env(
+        embedder=args.embedder, reranker=args.reranker, fusion=args.fusion, rrf_k=args.rrf_k, depth=args.depth,
+        bm25_weight=args.bm25_weight, dense_weight=args.dense_weight, ann=args.ann,
+    )
+    mode = args.mode or "hybrid"
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1; got --limit {args.limit}")
+    go_offline_if_unreachable()
+    dataset = load_dataset(args.dataset, args.split)
+    models = Models(settings)
+    index = corpus_index(dataset, models.embedder, settings.cache, progress=sys.stderr.isatty() or not args.json)
+    reranker = models.reranker if mode == "rerank" else None
+    if mode == "rerank" and reranker is None:
+        print(f"note: {models.reranker_reason}", file=sys.stderr)
+    result = evaluate(dataset, index, models.embedder, settings, mode, reranker=reranker, limit=args.limit)
+    result["split"] = args.split
+    result["settings"] = {k: getattr(settings, k) for k in ("fusion", "rrf_k", "depth", "bm25_weight", "dense_weight", "rerank_depth")}
+    result["models"] = {"embedder": models.embedder.name, "reranker": reranker.name if reranker else None}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query"):
+            print(f"{key:>12}  {result[key]}")
+    return 0
 
 
 def _search(collection, args) -> int:

@@ -92,43 +92,50 @@ class Collection:
     def snapshot(self):
         """(index, retrievers) for the live generation, reloaded when it changes."""
         with self._lock:
-            current = index_store._read_current(self.folder)
+            current = index_store.current_generation(self.folder)
             if self._loaded is None or self._loaded[0] != current:
                 index = index_store.load(self.folder, self.models.embedder.name)
                 retrievers = {}
                 if len(index):
-                    retrievers = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, self.models.embedder)}
+                    s = self.models.settings
+                    retrievers = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, self.models.embedder, s.ann, s.ann_threshold)}
                 self._loaded = (current, index, retrievers)
             return self._loaded[1], self._loaded[2]
 
     def search(self, query: str, k: int, mode: str | None = None) -> tuple[list[Hit], dict]:
         """The top `k` hits for `query` under `mode`, and milliseconds per stage."""
-        s = self.models.settings
-        mode = mode or s.mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got mode={mode!r}")
-        timings: dict[str, float] = {}
         t = time.perf_counter()
-        index, retrievers = self.snapshot()
-        timings["load_ms"] = _ms(t)
-        if not retrievers:
-            return [], timings
-        t = time.perf_counter()
-        if mode in ("bm25", "dense"):
-            hits = retrievers[mode].search(query, k)
-            hits = [h.with_score(h.score, **{f"{mode}_rank": i + 1, f"{mode}_score": h.score}) for i, h in enumerate(hits)]
-            timings["retrieve_ms"] = _ms(t)
-            return hits, timings
-        depth = max(k, s.rerank_depth if mode == "rerank" else k)
-        hits = HybridRetriever(retrievers, depth=s.depth, rrf_k=s.rrf_k).search(query, depth)
+        _, retrievers = self.snapshot()
+        load_ms = _ms(t)
+        mode = mode or self.models.settings.mode
+        reranker = self.models.reranker if mode == "rerank" else None
+        hits, timings = search(retrievers, query, k, mode, self.models.settings, reranker)
+        return hits, {"load_ms": load_ms, **timings}
+
+
+def search(retrievers: dict, query: str, k: int, mode: str, settings: Settings, reranker: Reranker | None = None) -> tuple[list[Hit], dict]:
+    """One search over ready retrievers ({"bm25": ..., "dense": ...}); shared by the
+    app, the CLI and the evaluation harness so that what is measured is what runs."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got mode={mode!r}")
+    timings: dict[str, float] = {}
+    if not retrievers:
+        return [], timings
+    t = time.perf_counter()
+    if mode in ("bm25", "dense"):
+        hits = retrievers[mode].search(query, k)
+        hits = [h.with_score(h.score, **{f"{mode}_rank": i + 1, f"{mode}_score": h.score}) for i, h in enumerate(hits)]
         timings["retrieve_ms"] = _ms(t)
-        if mode == "rerank":
-            reranker = self.models.reranker
-            if reranker is not None:
-                t = time.perf_counter()
-                hits = rerank(reranker, query, hits, s.rerank_depth)
-                timings["rerank_ms"] = _ms(t)
-        return hits[:k], timings
+        return hits, timings
+    depth = max(k, settings.rerank_depth) if reranker is not None else k
+    hybrid = HybridRetriever(retrievers, depth=settings.depth, fusion=settings.fusion, rrf_k=settings.rrf_k, weights=[settings.bm25_weight, settings.dense_weight])
+    hits = hybrid.search(query, depth)
+    timings["retrieve_ms"] = _ms(t)
+    if reranker is not None:
+        t = time.perf_counter()
+        hits = rerank(reranker, query, hits, settings.rerank_depth)
+        timings["rerank_ms"] = _ms(t)
+    return hits[:k], timings
 
 
 def _ms(t0: float) -> float:

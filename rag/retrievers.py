@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ingest.embedder import Embedder
-from ingest.index import Index
+from ingest.index import ANN_THRESHOLD, Index, build_dense, dense_kind
 from ingest.lexical import bm25_scores, bm25_weights, tokenize
 
 from .fusion import linear_fusion, reciprocal_rank_fusion
@@ -51,23 +51,30 @@ class BM25Retriever:
 
 
 class DenseRetriever:
-    """Inner product of unit vectors (cosine) in a FAISS index: exact search."""
+    """Inner product of unit vectors (cosine) in FAISS.
 
-    def __init__(self, index: Index, embedder: Embedder):
-        import faiss
+    Exact (Flat) search below `threshold` vectors, an HNSW graph above it (`ann`
+    "auto"); "flat" or "hnsw" force one. A graph saved with the index is reused.
+    """
 
+    def __init__(self, index: Index, embedder: Embedder, ann: str = "auto", threshold: int = ANN_THRESHOLD):
         self.index = index
         self.embedder = embedder
-        self.faiss = faiss.IndexFlatIP(index.dim or 1)
-        if len(index):
-            self.faiss.add(index.vectors)
+        self.kind = ann if ann != "auto" else ("hnsw" if len(index) >= threshold else "flat")
+        if index.dense is not None and dense_kind(index.dense) == self.kind and index.dense.ntotal == len(index):
+            self.faiss = index.dense
+        else:
+            self.faiss = build_dense(index.vectors, self.kind, index.dim or 1)
 
     def search(self, query: str, k: int) -> list[Hit]:
         if not len(self.index) or k <= 0:
             return []
-        q = self.embedder.embed([query], query=True)
-        scores, ids = self.faiss.search(q, min(k, len(self.index)))
-        return [Hit(self.index.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return self.search_vectors(self.embedder.embed([query], query=True), k)[0]
+
+    def search_vectors(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        """Search with ready query vectors (batched evaluation embeds queries once)."""
+        scores, ids = self.faiss.search(queries, min(k, len(self.index)))
+        return [[Hit(self.index.chunks[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
 
 
 class HybridRetriever:

@@ -1,0 +1,199 @@
+"""Retrieval evaluation on judged data in the BEIR layout.
+
+Metrics are pure functions over one query's ranking and its relevance judgements
+(graded: gain = grade, as trec_eval and BEIR compute nDCG). Queries without any
+relevant document are skipped, as BEIR does. The runner indexes a corpus in memory
+(one document = one passage, title as its heading), caches corpus embeddings on
+disk keyed by model and corpus hash, and searches with the same `search()` the app
+uses, so the numbers describe what runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest.embedder import Embedder
+from ingest.index import Index
+from ingest.lexical import term_counts, tokenize
+from ingest.settings import Settings
+from ingest.types import Chunk
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def ndcg_at_k(ranking: list[str], qrels: dict[str, int], k: int = 10) -> float:
+    """Normalised discounted cumulative gain: sum grade / log2(rank + 1), divided by
+    the same sum for the ideal ordering of all judged-relevant documents."""
+    dcg = sum(qrels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:k]))
+    ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranking: list[str], qrels: dict[str, int], k: int) -> float:
+    """Share of the relevant documents found in the top k."""
+    relevant = {d for d, g in qrels.items() if g > 0}
+    return len(relevant & set(ranking[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at_k(ranking: list[str], qrels: dict[str, int], k: int = 10) -> float:
+    """Reciprocal rank of the first relevant document in the top k (0 if none)."""
+    for i, d in enumerate(ranking[:k]):
+        if qrels.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def overlap_at_k(approx: list[str], exact: list[str], k: int = 10) -> float:
+    """ANN recall: share of the exact top k that the approximate search also returns."""
+    truth = set(exact[:k])
+    return len(truth & set(approx[:k])) / len(truth) if truth else 1.0
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class Dataset:
+    name: str
+    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def _jsonl(path: Path):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
+    """Read corpus.jsonl, queries[_split].jsonl and qrels/<split>.tsv (with header).
+
+    Raises:
+        FileNotFoundError: naming the missing file of the BEIR layout.
+    """
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for p in (folder / "corpus.jsonl", qrels_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: --dataset needs the BEIR layout (corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 3:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(float(parts[2]))
+    queries_path = folder / f"queries_{split}.jsonl"
+    if not queries_path.exists():
+        queries_path = folder / "queries.jsonl"
+    queries = {q["_id"]: q["text"] for q in _jsonl(queries_path) if q["_id"] in qrels and any(g > 0 for g in qrels[q["_id"]].values())}
+    corpus = {d["_id"]: (d.get("title", "") or "", d.get("text", "") or "") for d in _jsonl(folder / "corpus.jsonl")}
+    return Dataset(folder.name, corpus, queries, qrels)
+
+
+def corpus_index(dataset: Dataset, embedder: Embedder, cache_dir: str | Path, progress: bool = True) -> Index:
+    """An in-memory Index of the corpus, with embeddings cached on disk."""
+    chunks = [Chunk(doc_id, doc_id, dataset.name, 1, 0, len(text), text, title) for doc_id, (title, text) in dataset.corpus.items()]
+    texts = [c.indexed_text for c in chunks]
+    digest = hashlib.sha256(embedder.name.encode() + b"\0" + "\0".join(texts).encode()).hexdigest()[:24]
+    cache = Path(cache_dir) / "embeddings" / f"{dataset.name}-{digest}.npy"
+    if cache.exists():
+        vectors = np.load(cache, allow_pickle=False)
+    else:
+        vectors = _embed_with_progress(embedder, texts, f"embedding {dataset.name}", progress)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        tmp.replace(cache)
+    vocab: dict[str, int] = {}
+    tf = term_counts([tokenize(t) for t in texts], vocab)
+    return Index(embedder=embedder.name, dim=int(vectors.shape[1]), chunks=chunks, vectors=vectors, tf=tf, vocab=vocab)
+
+
+def _embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256) -> np.ndarray:
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), desc=label, unit="doc", disable=not progress) as bar:
+        for i in range(0, len(texts), batch):
+            parts.append(embedder.embed(texts[i : i + batch]))
+            bar.update(len(texts[i : i + batch]))
+    return np.vstack(parts)
+
+
+# ---------------------------------------------------------------- runner
+
+
+class _QueryVectors:
+    """An Embedder for queries whose vectors were computed in one batch beforehand."""
+
+    def __init__(self, embedder: Embedder, queries: list[str]):
+        self.name, self.dim = embedder.name, embedder.dim
+        vectors = embedder.embed(queries, query=True)
+        self.cache = {q: vectors[i : i + 1] for i, q in enumerate(queries)}
+        self.embedder = embedder
+
+    def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        if query and len(texts) == 1 and texts[0] in self.cache:
+            return self.cache[texts[0]]
+        return self.embedder.embed(texts, query=query)
+
+
+def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Settings, mode: str, *, reranker=None, limit: int | None = None, progress: bool = False) -> dict:
+    """Run every (or the first `limit`) query through `search()` and average the metrics."""
+    from tqdm import tqdm
+
+    from .pipeline import search
+    from .retrievers import BM25Retriever, DenseRetriever
+
+    qids = list(dataset.queries)[:limit] if limit else list(dataset.queries)
+    texts = [dataset.queries[q] for q in qids]
+    t0 = time.perf_counter()
+    query_embedder = _QueryVectors(embedder, texts) if mode != "bm25" else embedder
+    embed_s = time.perf_counter() - t0
+    dense = DenseRetriever(index, query_embedder, settings.ann, settings.ann_threshold)
+    retrievers = {"bm25": BM25Retriever(index), "dense": dense}
+    totals = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    search_s = 0.0
+    k = 100
+    for qid, text in tqdm(list(zip(qids, texts)), desc=f"{dataset.name} {mode}", unit="q", disable=not progress):
+        t = time.perf_counter()
+        hits, _ = search(retrievers, text, k, mode, settings, reranker if mode == "rerank" else None)
+        search_s += time.perf_counter() - t
+        ranking = [h.chunk.chunk_id for h in hits]
+        rels = dataset.qrels[qid]
+        totals["ndcg@10"] += ndcg_at_k(ranking, rels, 10)
+        totals["recall@10"] += recall_at_k(ranking, rels, 10)
+        totals["recall@100"] += recall_at_k(ranking, rels, 100)
+        totals["mrr@10"] += mrr_at_k(ranking, rels, 10)
+    n = max(len(qids), 1)
+    result = {"dataset": dataset.name, "mode": mode, "queries": len(qids), **{m: round(v / n, 4) for m, v in totals.items()}}
+    result["ms_per_query"] = round(1000 * (search_s + embed_s) / n, 2)
+    result["ann"] = dense.kind
+    result["ann_recall@10"] = ann_recall(dense, query_embedder, texts) if dense.kind != "flat" else 1.0
+    return result
+
+
+def ann_recall(dense, embedder: Embedder, queries: list[str], k: int = 10) -> float:
+    """Mean overlap of the approximate top k with exact (Flat) search on the same queries."""
+    from ingest.index import build_dense
+
+    vectors = np.vstack([embedder.embed([q], query=True) for q in queries])
+    exact = build_dense(dense.index.vectors, "flat")
+    _, exact_ids = exact.search(vectors, k)
+    _, approx_ids = dense.faiss.search(vectors, k)
+    return round(float(np.mean([overlap_at_k(list(a), list(e), k) for a, e in zip(approx_ids, exact_ids)])), 4)
