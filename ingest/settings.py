@@ -52,6 +52,10 @@ class Settings:
     max_tokens: int = 256
     threads: int = 0  # 0 = all cores
     temperature: float = 0.0
+    deadline_s: float = 60.0  # wall-clock limit for one answer
+    # evidence gate: share of the question's key words the best passages must contain
+    # (calibrated on data by bench/calibrate_gate.py; see docs/EVAL.md)
+    gate_min_coverage: float = 0.34
     # where models and caches go
     cache: str = str(Path.home() / ".cache" / "sourced")
 

@@ -44,6 +44,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--dense-weight", type=float, help="SOURCED_DENSE_WEIGHT")
     e.add_argument("--ann", choices=["auto", "flat", "hnsw"], help="SOURCED_ANN")
     _common(e)
+    ea = sub.add_parser("eval-answers", help="answer quality (EM, F1, citation precision, refusals) on SQuAD-style data")
+    ea.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, qa.jsonl and qrels/")
+    ea.add_argument("--unanswerable", default=None, metavar="DIR", help="another corpus to ask the same questions against (default: ../scifact beside --dataset)")
+    ea.add_argument("--limit", type=int, default=200)
+    ea.add_argument("--offset", type=int, default=0, help="skip the first N questions (calibration uses others than evaluation)")
+    ea.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    ea.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
+    _common(ea)
     return ap
 
 
@@ -57,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return _eval(args)
+        if args.command == "eval-answers":
+            return _eval_answers(args)
         settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None))
         if not Path(args.index).exists():
             raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
@@ -102,6 +112,26 @@ def _eval(args) -> int:
     else:
         for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query"):
             print(f"{key:>12}  {result[key]}")
+    return 0
+
+
+def _eval_answers(args) -> int:
+    from ingest.models import go_offline_if_unreachable
+    from ingest.settings import Settings
+
+    from .evaluate_answers import run
+
+    settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=args.llm)
+    if args.limit < 1:
+        raise ValueError(f"--limit must be at least 1; got --limit {args.limit}")
+    go_offline_if_unreachable()
+    other = args.unanswerable or str(Path(args.dataset).resolve().parent / "scifact")
+    result = run(args.dataset, other, settings, args.limit, args.offset, progress=not args.json or sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for system in ("llm", "extractive"):
+            print(system, json.dumps(result[system]))
     return 0
 
 

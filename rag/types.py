@@ -40,6 +40,7 @@ class Answer:
     citations: list[Citation]
     hits: list[Hit]
     query: str = ""
+    raw: str = ""  # what the model wrote, before citations were verified
     timings_ms: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -50,6 +51,7 @@ class Answer:
             "query": self.query,
             "answer": self.text,
             "answerable": self.answerable,
+            "raw_answer": self.raw,
             "citations": [c.to_json() for c in self.citations],
             "sources": [hit_json(h, i + 1) for i, h in enumerate(self.hits)],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},

