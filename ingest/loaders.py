@@ -198,11 +198,11 @@ def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> l
                 failed += 1
                 continue
             pages.append(Page(name, i + 1, clean_text(raw).replace("\f", "\n")))
-        if failed == n_pages and n_pages:
-            raise LoadError(name, "no page of the PDF could be read")
         if not any(p.text.strip() for p in pages):
             if _inflates_past_limit(reader):
                 raise LoadError(name, "a compressed stream in the PDF expands beyond the parser's safety limit (a decompression bomb?); the file was not read")
+            if failed == n_pages and n_pages:
+                raise LoadError(name, "no page of the PDF could be read")
             raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")
     return pages
 
