@@ -16,6 +16,7 @@ import html
 import logging
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ CSS = """
 .sources .n { font-weight: 600; color: var(--color-accent); margin-right: .35rem; }
 .sources p { margin: 0; }
 .sources mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+#remove-row { align-items: flex-end; }
 .sources .empty { color: var(--body-text-color-subdued); }
 """
 
@@ -247,7 +249,9 @@ def render_sources(answer) -> str:
         title = "Sources"
         items = [(f"[{c.n}]", by_id.get(c.chunk_id), c.quote, c.source, c.page) for c in answer.citations]
     else:
-        title = "Closest passages" if answer.hits else "No passages"
+        if not answer.hits:
+            return '<div class="sources"><h4>No passages</h4><p class="empty">Nothing in your collection matched. Upload files or try the sample first.</p></div>'
+        title = "Closest passages"
         items = [(f"{i}.", h.chunk, "", h.chunk.source, h.chunk.page) for i, h in enumerate(answer.hits, 1)]
     blocks = [f"<h4>{title}</h4>"]
     for label, chunk, quote, source, page in items:
@@ -278,9 +282,13 @@ def render_passages(answer) -> list[list[str]]:
     return rows
 
 
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
 def render_details(answer) -> str:
     """Timings per stage and the models that answered, in plain words."""
-    timings = " · ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    timings = " · ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {_duration(v)}" for k, v in answer.timings_ms.items())
     m = answer.models
     reranker = m.get("reranker") or f"none ({m.get('reranker_status') or 'not loaded'})"
     fields = [("Timings", timings or "–"), ("Embedder", m.get("embedder", "–")), ("Reranker", reranker), ("LLM", m.get("llm", "–"))]
@@ -308,19 +316,19 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         gr.Markdown("# Sourced\nAsk your documents. Every answer quotes and cites the file and page it comes from. Your files stay private to this session.", elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                files = gr.File(label="Drop PDF, TXT or Markdown files", file_count="multiple", height=140)
+                files = gr.File(label="Drop PDF, TXT or Markdown files", file_count="multiple")
                 sample = gr.Button("Try the sample", variant="secondary")
                 report = gr.Markdown("Upload files to build your private collection, or try the sample (an e-bike owner's guide).")
                 documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Your documents", interactive=False, max_height=240)
-                with gr.Row():
-                    doc_choice = gr.Dropdown(label="Document", choices=[], scale=3)
+                with gr.Row(elem_id="remove-row"):
+                    doc_choice = gr.Dropdown(label="Remove a document", choices=[], scale=3)
                     remove_btn = gr.Button("Remove", scale=1, min_width=80)
                 clear_btn = gr.Button("Clear collection", variant="stop", size="sm")
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode", info="rerank falls back to hybrid when no reranker is available")
                     top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages per answer (top-k)")
             with gr.Column(scale=3, min_width=420):
-                chat = gr.Chatbot(label="Chat", height=420, placeholder="Upload documents or try the sample, then ask a question.", feedback_options=None)
+                chat = gr.Chatbot(label="Chat", height=420, placeholder="Upload documents or try the sample, then ask a question.", feedback_options=None, buttons=["copy", "copy_all"])
                 with gr.Row():
                     question = gr.Textbox(placeholder="Ask a question about your documents", show_label=False, scale=5, autofocus=True, submit_btn=False)
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
@@ -352,7 +360,7 @@ def launch_options(settings: Settings) -> dict:
     return {
         "max_file_size": settings.max_bytes,
         "show_error": False,
-        "theme": gr.themes.Soft(primary_hue="teal", neutral_hue="slate"),
+        "theme": gr.themes.Soft(primary_hue="teal", neutral_hue="slate", font=[gr.themes.LocalFont("IBM Plex Sans"), "ui-sans-serif", "system-ui", "sans-serif"]),
         "css": CSS,
     }
 
@@ -367,15 +375,24 @@ def warm(models: Models) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     try:
         settings = Settings.from_env()
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     models = Models(settings)
     demo = build_app(models, settings)
-    threading.Thread(target=warm, args=(models,), name="warm-models", daemon=True).start()
-    demo.launch(**launch_options(settings))
+    # a stop signal (docker stop, a Space restart) ends the server like Ctrl-C, so the
+    # atexit cleanup still deletes every session's documents
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        demo.launch(prevent_thread_lock=True, **launch_options(settings))
+        # after launch, so loading the models never delays the page
+        threading.Thread(target=warm, args=(models,), name="warm-models", daemon=True).start()
+        demo.block_thread()
+    except KeyboardInterrupt:  # stopped while still starting up
+        demo.close()
 
 
 if __name__ == "__main__":

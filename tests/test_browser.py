@@ -1,0 +1,148 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright.
+
+Needs `apt-get install chromium` and the `playwright` pip package (never
+`playwright install`, which downloads a browser). Skipped cleanly without them.
+Screenshots go to test-output/; the real-model one is also docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import app
+from ingest.settings import Settings
+from rag.pipeline import Models
+
+from .fakes import HashEmbedder, ScriptedGenerator
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+BOT = "[data-testid='bot']"  # an answer bubble in gr.Chatbot
+QUESTION = "How many days of paid annual leave does every employee receive?"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright pip package")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(models: Models):
+    """Start the app on a free port; returns (demo, url)."""
+    demo = app.build_app(models)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def fake_app():
+    generator = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")])
+    models = Models(Settings(mode="hybrid"), embedder=HashEmbedder(), reranker=None, reranker_reason="reranking is off in tests", generator=generator)
+    demo, url = serve(models)
+    yield demo, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_app(browser, url: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.goto(url)
+    page.get_by_role("heading", name="Sourced").wait_for()
+    return page
+
+
+def upload(page, path: Path, timeout_s: float = 30) -> None:
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.get_by_text(f"indexed,", exact=False).first.wait_for(timeout=timeout_s * 1000)
+
+
+def ask(page, question: str, timeout_s: float = 30) -> str:
+    """Type a question, press Enter, wait for the verified answer; return the sources text."""
+    page.get_by_placeholder("Ask a question about your documents").fill(question)
+    page.get_by_placeholder("Ask a question about your documents").press("Enter")
+    page.locator(".sources h4").filter(has_text="Sources").or_(page.locator(".sources h4").filter(has_text="passages")).wait_for(timeout=timeout_s * 1000)
+    return page.locator(".sources").inner_text()
+
+
+def screenshot(page, name: str) -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_upload_pdf_ask_and_see_the_citation(browser, fake_app, docs):
+    page = open_app(browser, fake_app[1])
+    upload(page, docs["pdf"])
+    assert page.get_by_text("indexed, 3 chunks").first.is_visible()
+    sources = ask(page, QUESTION)
+    assert "[1]" in sources and "handbook.pdf · page 3" in sources
+    assert page.locator(".sources mark").first.inner_text().startswith("Every employee receives 27 days")
+    reply = page.locator(BOT).last.inner_text()
+    assert "27 days" in reply and "[1]" in reply
+    screenshot(page, "app-fake-models.png")
+    page.context.close()
+
+
+def test_a_second_session_does_not_see_the_first_ones_documents(browser, fake_app, docs):
+    demo, url = fake_app
+    first = open_app(browser, url)
+    before = set(demo.handlers.root.iterdir())
+    upload(first, docs["pdf"])
+    (folder,) = set(demo.handlers.root.iterdir()) - before
+    second = open_app(browser, url)  # a new browser context: its own cookies, its own session
+    assert "handbook.pdf" not in second.content()
+    sources = ask(second, QUESTION)
+    assert "handbook.pdf" not in sources
+    assert "No documents are indexed yet" in second.locator(BOT).last.inner_text()
+    screenshot(second, "app-second-session.png")
+    first.context.close()  # the tab goes away: its collection is deleted
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists()
+    second.context.close()
+
+
+@pytest.mark.slow
+def test_real_models_answer_with_a_citation(browser, docs):
+    models = Models(Settings.from_env())
+    app.warm(models)  # as main() does after launch, so the timings shown are per question
+    assert models._embedder is not None and models._generator is not None
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        upload(page, docs["pdf"], timeout_s=120)
+        # the 270M model is fragile with long questions; this one it answers right
+        sources = ask(page, "How long is parental leave?", timeout_s=180)
+        assert "handbook.pdf · page 3" in sources, sources
+        assert "20 weeks" in page.locator(BOT).last.inner_text()
+        page.get_by_text("Answer details").click()
+        page.get_by_text("Timings:").wait_for()
+        path = screenshot(page, "app-real-models.png")
+        README_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(path, README_SCREENSHOT)
+        page.context.close()
+    finally:
+        demo.close()
