@@ -105,8 +105,6 @@ class Handlers:
         self.models = models
         self.settings = settings
         self.root = Path(root)
-        self._views: dict[int, Models] = {}
-        self._lock = threading.Lock()
 
     def open_session(self, session: Session | None, request: gr.Request | None = None) -> Session:
         """The caller's session, created on first use in a folder of its own."""
@@ -124,22 +122,6 @@ class Handlers:
     def _folder(self, key: str) -> Path:
         # hashed, so a client-chosen session id can never name a path outside the root
         return self.root / hashlib.sha256(key.encode()).hexdigest()[:32]
-
-    def models_for(self, top_k: int) -> Models:
-        """The shared models under another top-k (ask() takes k from the settings).
-
-        A view shares the loaded embedder, reranker and LLM; nothing is loaded twice.
-        """
-        top_k = int(top_k)
-        if top_k == self.models.settings.top_k:
-            return self.models
-        with self._lock:
-            if top_k not in self._views:
-                m = self.models
-                self._views[top_k] = Models(
-                    m.settings.replace(top_k=top_k), embedder=m.embedder, reranker=m.reranker, reranker_reason=m.reranker_reason, generator=m.generator
-                )
-            return self._views[top_k]
 
     def upload_files(self, files: list[str] | None, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
         """Index uploaded files into the session's collection; report each file."""
@@ -202,8 +184,8 @@ class Handlers:
         yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
         streamed = ""
         with user_errors():
-            collection = session.collection(self.models_for(top_k))
-            for kind, value in ask(collection, question, history, mode=mode):
+            collection = session.collection(self.models)
+            for kind, value in ask(collection, question, history, mode=mode, top_k=int(top_k)):
                 if kind == "status":
                     chat[-1] = {"role": "assistant", "content": f"_{value}…_"}
                 elif kind == "token":

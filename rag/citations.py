@@ -3,7 +3,9 @@
 For every sentence of the answer, the best-supporting span of every source is found
 by lexical alignment: the share of the sentence's content words (stemmed, stop
 words removed) that the span contains, over single source sentences and pairs of
-adjacent ones. A cited [n] that supports the sentence is kept; a wrong one is
+adjacent ones. Numbers are strict: a span supports a sentence only if it contains
+every number the sentence states (a model that writes "100 kg" for "25 kg" shares
+all the other words). A cited [n] that supports the sentence is kept; a wrong one is
 replaced by the source that does; a missing one is added; a sentence that no source
 supports is marked. Each citation carries a verbatim quote of its supporting span.
 """
@@ -24,6 +26,7 @@ UNSUPPORTED = "(not found in the sources)"
 
 _MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _BARE_URL = re.compile(r"\b(?:https?|ftp|file|data|javascript):[^\s)\]]+", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -35,14 +38,22 @@ class Span:
     end: int
 
 
-def best_span(sentence_tokens: set[str], text: str) -> Span:
-    """The span of `text` (one sentence or two adjacent ones) covering most of the tokens."""
+def numbers(text: str) -> set[str]:
+    """Numbers as written, thousands separators dropped ("1,200" == "1200")."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def best_span(sentence_tokens: set[str], text: str, required_numbers: frozenset[str] = frozenset()) -> Span:
+    """The span of `text` (one sentence or two adjacent ones) covering most of the
+    tokens, among spans that contain every required number."""
     if not sentence_tokens:
         return Span(0.0, 0, 0)
     spans = sentence_spans(text)
     candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]  # singles first: shorter wins ties
     best = Span(0.0, 0, 0)
     for s, e in candidates:
+        if required_numbers and not required_numbers <= numbers(text[s:e]):
+            continue
         score = len(sentence_tokens & set(tokenize(text[s:e]))) / len(sentence_tokens)
         if score > best.score + 1e-9:
             best = Span(score, s, e)
@@ -99,7 +110,8 @@ def verify(answer: str, hits: list[Hit], min_support: float = MIN_SUPPORT) -> tu
         if not tokens:
             sentences.append(body)
             continue
-        spans = {n: best_span(tokens, h.chunk.text) for n, h in enumerate(hits, start=1)}
+        required = frozenset(numbers(body))
+        spans = {n: best_span(tokens, h.chunk.text, required) for n, h in enumerate(hits, start=1)}
         best_n = max(spans, key=lambda n: spans[n].score) if spans else None
         kept = [n for n in claimed if n in spans and spans[n].score >= min_support and spans[n].score >= spans[best_n].score - KEEP_MARGIN]
         if not kept and best_n is not None and spans[best_n].score >= min_support:

@@ -142,8 +142,9 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def ask(collection: Collection, question: str, history: list[dict] | None = None, *, mode: str | None = None) -> Iterator[tuple[str, object]]:
-    """Answer `question`, streaming events:
+def ask(collection: Collection, question: str, history: list[dict] | None = None, *, mode: str | None = None, top_k: int | None = None) -> Iterator[tuple[str, object]]:
+    """Answer `question`, streaming events (`mode` and `top_k` override the settings
+    for this question, as the app's per-session choices do):
 
     ("status", str) progress in words; ("token", str) answer text as generated;
     ("answer", Answer) last, with verified citations, timings and models.
@@ -163,7 +164,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     if query != question:
         yield "status", f"searching for: {query}"
 
-    hits, search_timings = collection.search(query, s.top_k, mode)
+    hits, search_timings = collection.search(query, top_k or s.top_k, mode)
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 

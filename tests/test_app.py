@@ -123,7 +123,6 @@ def test_settings_change_mode_and_top_k(handlers, docs):
     passages = ask_all(handlers, QUESTION, session=session, mode="bm25", top_k=2)[-1][3]
     assert 1 <= len(passages) <= 2
     assert all(row[4] == "–" for row in passages), "bm25 mode has no dense rank"
-    assert handlers.models_for(2).embedder is handlers.models.embedder, "views share the loaded models"
 
 
 def test_empty_question_changes_nothing(handlers):

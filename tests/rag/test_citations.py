@@ -62,3 +62,10 @@ def test_links_and_images_not_in_the_sources_are_removed():
     out = strip_foreign_links(answer, hits)
     assert "evil.test" not in out and "![" not in out
     assert "the manual or" in out and "docs (https://example.org/docs)" in out
+
+
+def test_a_wrong_number_is_not_supported_by_otherwise_matching_words():
+    text, cites, _ = verify("Every employee receives 30 days of paid annual leave per year [1].", HITS)
+    assert text.endswith(UNSUPPORTED) and cites == []
+    text, cites, _ = verify("Every employee receives 27 days of paid annual leave [1].", HITS)
+    assert cites and cites[0].n == 1

@@ -65,12 +65,18 @@ def test_collection_sees_a_new_generation_without_restarting(collection, tmp_pat
 
 
 def test_follow_up_is_rewritten_before_retrieval(collection):
-    collection.models._generator = ScriptedGenerator(
-        [("how long", "How long is the Kestrel 3 warranty?"), ("warranty", "The warranty lasts 4 years [1].")]
-    )
+    class RewritesThenAnswers(ScriptedGenerator):
+        def stream(self, prompt, **kw):
+            if "Standalone question:" in prompt:
+                self.script = [("how long", "How long does the Kestrel 3 warranty last?")]
+            else:
+                self.script = [("how long", "The warranty lasts 4 years [1].")]
+            return super().stream(prompt, **kw)
+
+    collection.models._generator = RewritesThenAnswers()
     history = [{"role": "user", "content": "Tell me about the Kestrel 3 warranty."}, {"role": "assistant", "content": "It covers the pump [1]."}]
     answer = answer_once(collection, "and how long does it last?", history)
-    assert answer.query == "How long is the Kestrel 3 warranty?"
+    assert answer.query == "How long does the Kestrel 3 warranty last?"
     assert answer.citations and answer.citations[0].source == "kestrel-guide.md"
 
 

@@ -1,4 +1,6 @@
-from rag.rewrite import format_history, rewrite
+import pytest
+
+from rag.rewrite import format_history, needs_context, rewrite
 
 from ..fakes import ScriptedGenerator
 
@@ -8,9 +10,10 @@ HISTORY = [
 ]
 
 
-def test_no_history_means_no_rewrite():
+def test_no_history_or_standalone_question_means_no_rewrite():
     gen = ScriptedGenerator(default="SHOULD NOT BE USED")
     assert rewrite("How long is it?", [], gen) == "How long is it?"
+    assert rewrite("How long is the Kestrel 3 warranty?", HISTORY, gen) == "How long is the Kestrel 3 warranty?"
     assert gen.prompts == []
 
 
@@ -20,17 +23,25 @@ def test_follow_up_is_rewritten_from_history():
     assert "User: What does the Kestrel 3 warranty cover?" in gen.prompts[0]
 
 
-def test_empty_or_runaway_rewrite_falls_back():
-    assert rewrite("and then?", HISTORY, ScriptedGenerator(default=" ")) == "and then?"
-    assert rewrite("and then?", HISTORY, ScriptedGenerator(default="word " * 300)) == "and then?"
+@pytest.mark.parametrize("bad_rewrite", [" ", "word " * 300, "What does the warranty cover?", "How long does it last?"])
+def test_unusable_rewrite_falls_back_to_joining_the_previous_question(bad_rewrite):
+    # empty, runaway, dropping the question's words ("how long"), or still referring back
+    out = rewrite("and how long does it last?", HISTORY, ScriptedGenerator(default=bad_rewrite))
+    assert out == "and how long does it last? What does the Kestrel 3 warranty cover?"
 
 
-def test_failing_model_falls_back():
+def test_failing_or_missing_model_falls_back():
     class Broken(ScriptedGenerator):
         def stream(self, *a, **k):
             raise RuntimeError("model crashed")
 
-    assert rewrite("and then?", HISTORY, Broken()) == "and then?"
+    assert rewrite("and then?", HISTORY, Broken()).endswith("Kestrel 3 warranty cover?")
+    assert rewrite("and then?", HISTORY, None).endswith("Kestrel 3 warranty cover?")
+
+
+def test_which_questions_need_context():
+    assert needs_context("And parental leave?") and needs_context("What should I use for that?")
+    assert not needs_context("How many days of parental leave do employees get?")
 
 
 def test_history_is_bounded():
