@@ -1,0 +1,159 @@
+"""Keeps working, loses nothing: ingest is SIGKILLed at random points (seeded) while
+parsing, embedding and saving; after every kill the index loads, passes its
+checksums, agrees with itself and answers searches, and nothing indexed is lost.
+
+The worker runs `ingest.pipeline.ingest` with the hash embedder (the real one would
+spend minutes embedding; what is under test is the index's durability, not vectors)
+on the 400-page IRS manual from ../shared/data plus small generated files, one
+generation per file, so there are many saves to interrupt.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest import index as store
+from rag.retrievers import BM25Retriever, DenseRetriever
+
+from .fakes import HashEmbedder
+
+ROOT = Path(__file__).resolve().parents[1]
+MANUAL = Path(__file__).parents[1].parent / "shared/data/pdfs/irs-irm-2.3.59-400p.pdf"
+SEED = 6
+KILLS = 12
+MIN_KILLS = 6
+BUDGET_S = 90  # past this (a loaded machine), stop killing once MIN_KILLS have landed
+
+# Prints each progress message ("reading FILE", "embedding chunks ...", "saving the
+# index", ...), so the test can aim a kill at a phase; "done" when every file is in.
+WORKER = """
+import sys
+from ingest.pipeline import ingest
+from tests.fakes import HashEmbedder
+folder, files = sys.argv[1], sys.argv[2:]
+embedder = HashEmbedder()
+for f in files:
+    ingest([f], folder, embedder, progress=lambda fraction, message: print(message, flush=True))
+print("done", flush=True)
+"""
+
+
+def start_worker(folder: Path, files: list[Path]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(folder), *map(str, files)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def small_files(d: Path, start: int, n: int) -> list[Path]:
+    files = []
+    for i in range(start, start + n):
+        f = d / f"note-{i:02d}.md"
+        f.write_text(f"# Note {i}\n\nDepot {i} keeps spare valve{i} kits. " * 40, encoding="utf-8")
+        files.append(f)
+    return files
+
+
+def check_intact(folder: Path, must_keep: set[str]) -> set[str]:
+    """Assert the index is whole and searchable; return the sources it holds."""
+    emb = HashEmbedder()
+    index = store.load(folder, emb.name)
+    current = (folder / "CURRENT").read_text().strip() if (folder / "CURRENT").exists() else None
+    if current:
+        assert index.generation == int(current.split("-")[1]), f"CURRENT ({current}) is intact, no fallback needed"
+    assert len(index.chunks) == index.vectors.shape[0] == index.tf.shape[0]
+    assert sum(d["chunks"] for d in index.documents) == len(index.chunks)
+    assert {c.doc_id for c in index.chunks} == index.doc_ids
+    sources = {d["source"] for d in index.documents}
+    assert must_keep <= sources, f"lost {must_keep - sources}"
+    if len(index):
+        query = " ".join(index.chunks[-1].text.split()[:12])
+        assert BM25Retriever(index).search(query, 3), query
+        assert DenseRetriever(index, emb).search(query, 3), query
+    return sources
+
+
+def kill_at(proc: subprocess.Popen, phase: str, nth: int, delay: float, indexed: set[str]) -> str:
+    """SIGKILL `proc` `delay` seconds after its `nth` `phase` message about a file not yet
+    in `indexed` (already-indexed files are only hashed and skipped); returns what happened."""
+    seen = 0
+    for line in proc.stdout:
+        words = line.split()
+        if words == ["done"]:
+            proc.wait()
+            return "finished first"
+        if words[:1] == [phase] and not (phase == "reading" and words[-1] in indexed):
+            seen += 1
+            if seen < nth:
+                continue
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return f"killed {delay * 1000:.0f} ms after '{line.strip()[:50]}'"
+    proc.wait()
+    return f"exited {proc.returncode}"
+
+
+@pytest.mark.skipif(not MANUAL.exists(), reason=f"needs {MANUAL}")
+def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path):
+    rng = random.Random(SEED)
+    folder = tmp_path / "idx"
+    files = [MANUAL]
+    kept: set[str] = set()
+    outcomes = []
+    # The first rounds aim at the manual: twice while pypdf parses it, then while it is
+    # embedded and saved; then random phases of the small files, 3 new ones per round.
+    aimed = [("reading", 1, (0.3, 2.0)), ("reading", 1, (0.3, 2.0)), ("embedding", 4, (0.0, 0.1)), ("saving", 1, (0.0, 0.05))]
+    delays = {"reading": (0.0, 0.1), "embedding": (0.0, 0.05), "saving": (0.0, 0.03)}
+    t0 = time.monotonic()
+    for i in range(KILLS):
+        if i >= MIN_KILLS and time.monotonic() - t0 > BUDGET_S:
+            break
+        files += small_files(tmp_path, 3 * i, 3)
+        if i < len(aimed):
+            phase, nth, (lo, hi) = aimed[i]
+        else:
+            phase, nth = rng.choice(list(delays)), rng.randint(1, 3)
+            lo, hi = delays[phase]
+        outcomes.append(kill_at(start_worker(folder, files), phase, nth, rng.uniform(lo, hi), kept))
+        kept = check_intact(folder, kept)
+        print(f"{time.monotonic() - t0:6.1f} s  {outcomes[-1]}; index holds {len(kept)} of {len(files)} files")
+    assert sum(o.startswith("killed") for o in outcomes) >= MIN_KILLS, outcomes
+
+    proc = start_worker(folder, files)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip().endswith("done")
+    sources = check_intact(folder, kept)
+    assert sources == {f.name for f in files}, "the last run completes the job"
+    index = store.load(folder, HashEmbedder().name)
+    hits = BM25Retriever(index).search("Internal Revenue Manual", 3)
+    assert hits and hits[0].chunk.source == MANUAL.name
+    assert not list(folder.glob(".gen-*.tmp-*")), "a completed save clears the leftovers of killed ones"
+
+
+def test_two_concurrent_ingests_into_one_folder_both_land(tmp_path):
+    folder = tmp_path / "idx"
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    files_a, files_b = small_files(a, 0, 3), [b / f"memo-{i}.txt" for i in range(3)]
+    for i, f in enumerate(files_b):
+        f.write_text(f"Memo {i}: the ferry to island {i} leaves at dawn. " * 30)
+    procs = [start_worker(folder, files_a), start_worker(folder, files_b)]
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip().endswith("done")
+    index = store.load(folder, HashEmbedder().name)
+    sources = {d["source"] for d in index.documents}
+    assert sources == {f.name for f in files_a + files_b}, "neither writer's documents are lost"
+    check_intact(folder, sources)
