@@ -32,6 +32,11 @@ def query_coverage(query: str, hits: list[Hit], top: int = 3) -> float:
     return max((len(terms & set(tokenize(h.chunk.indexed_text))) / len(terms) for h in hits[:top]), default=0.0)
 
 
+def dense_evidence(hits: list[Hit]) -> float:
+    """Best cosine similarity among the passages the dense retriever contributed."""
+    return max((h.scores.get("dense_score", 0.0) for h in hits), default=0.0)
+
+
 def decide(query: str, hits: list[Hit], min_coverage: float = MIN_QUERY_COVERAGE) -> Verdict:
     if not hits:
         return Verdict(False, 0.0, "no passage matched the question")
