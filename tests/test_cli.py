@@ -73,3 +73,17 @@ def test_errors_go_to_stderr_with_nonzero_exit(tmp_path):
     p = run("rag", "search", "--index", str(tmp_path / "missing"), "--json", "x", check=False)
     assert p.returncode == 1 and p.stdout == ""
     assert "python -m ingest" in p.stderr
+
+
+def test_eval_json_contract_on_a_tiny_dataset(tmp_path, monkeypatch):
+    d = tmp_path / "tiny"
+    (d / "qrels").mkdir(parents=True)
+    docs = {"d1": "Descale the boiler every 90 days with citric acid.", "d2": "The warranty lasts 4 years.", "d3": "Employees get 27 days of leave."}
+    (d / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in docs.items()))
+    (d / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "how long is the guarantee"}))
+    (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    monkeypatch.setenv("SOURCED_CACHE", str(tmp_path / "cache"))
+    out = json.loads(run("rag", "eval", "--dataset", str(d), "--mode", "dense", "--json").stdout)
+    assert {"dataset", "mode", "queries", "ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query"} <= out.keys()
+    assert out["queries"] == 1 and out["mrr@10"] == 1.0, "MiniLM matches guarantee to warranty"
+    assert list((tmp_path / "cache" / "embeddings").glob("tiny-*.npy")), "corpus embeddings are cached"
