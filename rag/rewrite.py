@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 4
 MAX_TURN_CHARS = 400
+HISTORY_TOKENS = 384
 REFERRING = frozenset("it its itself that this these those them they their there one ones he she him her".split())
 _WORDS = re.compile(r"[a-z']+")
 
 
-def format_history(history: list[dict], turns: int = HISTORY_TURNS) -> str:
-    """The last `turns` messages as 'User: ...' / 'Assistant: ...' lines, each cut short."""
+def format_history(history: list[dict], turns: int = HISTORY_TURNS, count=None, budget_tokens: int = HISTORY_TOKENS) -> str:
+    """The last `turns` messages as 'User: ...' / 'Assistant: ...' lines, each cut
+    short, oldest dropped first until the block fits `budget_tokens` (by `count`)."""
     lines = []
     for m in history[-turns:]:
         role = "User" if m.get("role") == "user" else "Assistant"
@@ -36,6 +38,9 @@ def format_history(history: list[dict], turns: int = HISTORY_TURNS) -> str:
         if len(text) > MAX_TURN_CHARS:
             text = text[:MAX_TURN_CHARS].rsplit(" ", 1)[0] + " …"
         lines.append(f"{role}: {neutralise(text)}")
+    count = count or (lambda t: len(t.split()))
+    while len(lines) > 1 and count("\n".join(lines)) > budget_tokens:
+        lines.pop(0)
     return "\n".join(lines)
 
 
@@ -61,7 +66,7 @@ def rewrite(question: str, history: list[dict], generator: Generator | None, max
 
 
 def _llm_rewrite(question: str, history: list[dict], generator: Generator, max_tokens: int) -> str:
-    prompt = prompts.render("rewrite_completion", history=format_history(history), question=neutralise(question))
+    prompt = prompts.render("rewrite_completion", history=format_history(history, count=generator.count_tokens), question=neutralise(question))
     try:
         text = "".join(generator.stream(prompt, max_tokens=max_tokens, stop=["\n", "Conversation:"]))
     except Exception as e:  # the rewrite is an optimisation; answering must go on

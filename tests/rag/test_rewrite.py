@@ -46,5 +46,12 @@ def test_which_questions_need_context():
 
 def test_history_is_bounded():
     long = [{"role": "user", "content": "x " * 5000}] * 20
-    text = format_history(long)
-    assert text.count("User:") == 4 and len(text) < 2000
+    text = format_history(long, budget_tokens=10_000)
+    assert text.count("User:") == 4 and len(text) < 2000, "four turns, each cut short"
+
+
+def test_history_drops_oldest_turns_to_fit_the_token_budget():
+    turns = [{"role": "user", "content": f"turn {i} " + "word " * 60} for i in range(4)]
+    text = format_history(turns, budget_tokens=150)
+    assert "turn 3" in text and "turn 0" not in text
+    assert len(text.split()) <= 150
