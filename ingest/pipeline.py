@@ -23,7 +23,7 @@ from .types import Chunk
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-EMBED_BATCH = 64
+EMBED_BATCH = 16
 
 
 @dataclass
@@ -171,11 +171,22 @@ def _file_hash(path: Path) -> str:
 
 
 def _embed(embedder: Embedder, chunks: list[Chunk], progress: Progress) -> np.ndarray:
-    parts = []
-    for i in range(0, len(chunks), EMBED_BATCH):
-        progress(0.3 + 0.6 * i / len(chunks), f"embedding chunks {i + 1}-{min(i + EMBED_BATCH, len(chunks))} of {len(chunks)}")
-        parts.append(embedder.embed([c.indexed_text for c in chunks[i : i + EMBED_BATCH]]))
-    return np.vstack(parts)
+    """Vectors in chunk order, computed shortest text first.
+
+    Sorting by length puts similar lengths in one batch, so little of each batch is
+    padding: measured +15-25% chunks/s on the 400-page manual (2 cores). Small
+    batches keep progress fine-grained and cost nothing once sorted (docs/BENCH.md).
+    """
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].indexed_text))
+    vectors = None
+    for start in range(0, len(order), EMBED_BATCH):
+        progress(0.3 + 0.6 * start / len(order), f"embedding chunks {start + 1}-{min(start + EMBED_BATCH, len(order))} of {len(order)}")
+        ids = order[start : start + EMBED_BATCH]
+        part = embedder.embed([chunks[i].indexed_text for i in ids])
+        if vectors is None:
+            vectors = np.zeros((len(chunks), part.shape[1]), dtype=np.float32)
+        vectors[ids] = part
+    return vectors
 
 
 def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: set[str] = frozenset()):
