@@ -133,7 +133,7 @@ class QuestionCase:
 QUESTION_CASES = [
     QuestionCase("empty-question", "empty question", "", True, "the question is empty"),
     QuestionCase("blank-question", "question of spaces and newlines", " \n\t ", True, "the question is empty"),
-    QuestionCase("huge-question", "100 kB question", "How many days of annual leave? " * 3300, True, "too long",
+    QuestionCase("huge-question", "100 kB question", "How many days of annual leave? " * 3300, True, "characters long; the limit is",
                  xfail="rag.pipeline.ask has no length limit yet; a 100 kB question overflows the LLM context (fix in the issue-6 report)"),
     QuestionCase("control-chars-question", "control characters in the question", "How\x00 many days of annual leave\x07?\x1b", False, "27 days"),
     QuestionCase("rtl-question", "right-to-left question (Hebrew)", "\u05db\u05de\u05d4 \u05d9\u05de\u05d9 \u05d7\u05d5\u05e4\u05e9\u05d4?", False, "The documents do not say."),
