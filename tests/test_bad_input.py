@@ -127,14 +127,12 @@ class QuestionCase:
     error: bool
     message: str
     collection: str = "docs"  # "docs" | "empty"
-    xfail: str = ""  # a known gap; the reason names the fix
 
 
 QUESTION_CASES = [
     QuestionCase("empty-question", "empty question", "", True, "the question is empty"),
     QuestionCase("blank-question", "question of spaces and newlines", " \n\t ", True, "the question is empty"),
-    QuestionCase("huge-question", "100 kB question", "How many days of annual leave? " * 3300, True, "characters long; the limit is",
-                 xfail="rag.pipeline.ask has no length limit yet; a 100 kB question overflows the LLM context (fix in the issue-6 report)"),
+    QuestionCase("huge-question", "100 kB question (limit: max_question_chars, 2,000)", "How many days of annual leave? " * 3300, True, "characters long; the limit is 2,000"),
     QuestionCase("control-chars-question", "control characters in the question", "How\x00 many days of annual leave\x07?\x1b", False, "27 days"),
     QuestionCase("rtl-question", "right-to-left question (Hebrew)", "\u05db\u05de\u05d4 \u05d9\u05de\u05d9 \u05d7\u05d5\u05e4\u05e9\u05d4?", False, "The documents do not say."),
     QuestionCase("empty-index", "question while the index is empty", "How many days of annual leave?", False, "No documents are indexed yet", collection="empty"),
@@ -211,9 +209,7 @@ def test_document_injection_is_only_data_in_the_prompt(tmp_path):
 
 
 @pytest.mark.parametrize("case", QUESTION_CASES, ids=lambda c: c.id)
-def test_bad_question(case: QuestionCase, collections, request):
-    if case.xfail:
-        request.applymarker(pytest.mark.xfail(reason=case.xfail, strict=True))
+def test_bad_question(case: QuestionCase, collections):
     collection = collections[case.collection]
     if case.error:
         with pytest.raises(ValueError, match=case.message):
@@ -235,8 +231,6 @@ def test_a_normal_pdf_parses_under_the_limits_the_hostile_ones_break(docs):
 def behaviour(case: FileCase | QuestionCase) -> str:
     if isinstance(case, FileCase):
         return "refused, index unchanged" if case.refused else "indexed"
-    if case.xfail:
-        return "**known gap**: " + case.xfail
     return "refused" if case.error else "answered"
 
 
