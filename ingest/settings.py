@@ -61,9 +61,12 @@ class Settings:
     threads: int = 0  # 0 = all cores
     temperature: float = 0.0
     deadline_s: float = 60.0  # wall-clock limit for one answer
-    # evidence gate: share of the question's key words the best passages must contain
-    # (calibrated on data by bench/calibrate_gate.py; see docs/EVAL.md)
-    gate_min_coverage: float = 0.34
+    max_question_chars: int = 2000
+    # evidence gate (rag/gate.py), calibrated on data by bench/calibrate_gate.py (docs/GATE.md)
+    gate_threshold: float = 0.57  # dense cosine + weight x key-word coverage must reach this
+    gate_coverage_weight: float = 0.3
+    gate_min_coverage: float = 0.55  # BM25-only search: share of key words a passage must hold
+    gate_min_rerank: float | None = None  # set after calibrating a reranker's scale
     # where models and caches go
     cache: str = str(Path.home() / ".cache" / "sourced")
 
@@ -122,6 +125,8 @@ def _convert(key: str, raw: str, type_name) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "float | None":
+            return None if raw.strip().lower() in ("", "none") else float(raw)
     except ValueError:
         raise ValueError(f"{key} must be a number; got {key}={raw!r}") from None
     return raw

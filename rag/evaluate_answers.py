@@ -77,9 +77,9 @@ class MemoryCollection:
         return search(self.retrievers, query, k, mode, self.models.settings, self.models.reranker if mode == "rerank" else None)
 
 
-def extractive_answer(question: str, hits, min_coverage: float) -> tuple[str, bool, str]:
+def extractive_answer(question: str, hits, s: Settings) -> tuple[str, bool, str]:
     """Baseline: the top passage's sentence sharing most content words with the question."""
-    verdict = gate.decide(question, hits, min_coverage)
+    verdict = gate.decide(question, hits, s.gate_threshold, s.gate_coverage_weight, s.gate_min_coverage, s.gate_min_rerank)
     if not verdict.answerable:
         return "", False, ""
     text = hits[0].chunk.text
@@ -132,7 +132,7 @@ def evaluate_answers(qas: list[QA], answerable: MemoryCollection, unanswerable: 
             n_tokens = generator.count_tokens(final.raw)
             if t["generate_ms"] > 0 and n_tokens:
                 llm["tps"].append(1000 * n_tokens / t["generate_ms"])
-        sentence, ok, cid = extractive_answer(qa.question, final.hits, settings.gate_min_coverage)
+        sentence, ok, cid = extractive_answer(qa.question, final.hits, settings)
         if ok:
             base["answered"] += 1
             base["em"] += exact_match(sentence, qa.answers)
@@ -141,7 +141,7 @@ def evaluate_answers(qas: list[QA], answerable: MemoryCollection, unanswerable: 
             base["good_cites"] += _supports(chunks[cid], qa)
         refused["llm"] += not _final(ask(unanswerable, qa.question)).answerable
         hits, _ = unanswerable.search(qa.question, settings.top_k)
-        refused["baseline"] += not extractive_answer(qa.question, hits, settings.gate_min_coverage)[1]
+        refused["baseline"] += not extractive_answer(qa.question, hits, settings)[1]
     return {"llm": _summary(llm, refused["llm"], len(qas)), "extractive": _summary(base, refused["baseline"], len(qas)), "questions": len(qas)}
 
 
@@ -187,5 +187,5 @@ def run(dataset: str | Path, unanswerable_dataset: str | Path, settings: Setting
     other = MemoryCollection(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
     index_s = time.perf_counter() - t
     result = evaluate_answers(load_qa(dataset, limit, offset), own, other, settings, progress)
-    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate_min_coverage": settings.gate_min_coverage}
+    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": {k: getattr(settings, k) for k in ("gate_threshold", "gate_coverage_weight", "gate_min_coverage")}}
     return result

@@ -1,9 +1,16 @@
 """The evidence gate: decide from retrieval evidence whether the documents can answer.
 
-A small model asked a question its sources do not cover invents an answer; the
-gate stops that before generation. Evidence here is lexical: the share of the
-query's content words that the best passages contain (dense similarity always
-returns something, so on its own it cannot say "nothing relevant").
+A small model asked a question its sources do not cover invents an answer; the gate
+stops that before generation. Two signals, calibrated on data by
+bench/calibrate_gate.py (docs/GATE.md): the best dense cosine among the retrieved
+passages, and query coverage, the share of the question's content words that a
+top passage contains. A question is answered when
+
+    dense + coverage_weight x coverage >= threshold
+
+and, where no dense score exists (BM25-only search), when coverage alone reaches
+`min_coverage`. With a reranker loaded, its top score must also reach
+`min_rerank` when that is set (a reranker's scale is its own; calibrate it first).
 """
 
 from __future__ import annotations
@@ -13,8 +20,6 @@ from dataclasses import dataclass
 from ingest.lexical import tokenize
 
 from .types import Hit
-
-MIN_QUERY_COVERAGE = 0.34  # at least a third of the question's content words must appear
 
 
 @dataclass(frozen=True)
@@ -32,15 +37,24 @@ def query_coverage(query: str, hits: list[Hit], top: int = 3) -> float:
     return max((len(terms & set(tokenize(h.chunk.indexed_text))) / len(terms) for h in hits[:top]), default=0.0)
 
 
-def dense_evidence(hits: list[Hit]) -> float:
-    """Best cosine similarity among the passages the dense retriever contributed."""
-    return max((h.scores.get("dense_score", 0.0) for h in hits), default=0.0)
+def dense_evidence(hits: list[Hit]) -> float | None:
+    """Best cosine similarity among the passages the dense retriever scored (None: no dense scores)."""
+    scores = [h.scores["dense_score"] for h in hits if "dense_score" in h.scores]
+    return max(scores) if scores else None
 
 
-def decide(query: str, hits: list[Hit], min_coverage: float = MIN_QUERY_COVERAGE) -> Verdict:
+def decide(query: str, hits: list[Hit], threshold: float, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
     if not hits:
         return Verdict(False, 0.0, "no passage matched the question")
     coverage = query_coverage(query, hits)
-    if coverage < min_coverage:
-        return Verdict(False, coverage, f"the best passages contain only {coverage:.0%} of the question's key words")
-    return Verdict(True, coverage, "")
+    dense = dense_evidence(hits)
+    if dense is None:
+        evidence, needed, what = coverage, min_coverage, f"the best passages contain {coverage:.0%} of the question's key words"
+    else:
+        evidence, needed = dense + coverage_weight * coverage, threshold
+        what = f"evidence {evidence:.2f} (similarity {dense:.2f}, key-word coverage {coverage:.0%})"
+    if evidence < needed:
+        return Verdict(False, evidence, f"{what} is below the gate's {needed:.2f}")
+    if min_rerank is not None and "rerank" in hits[0].scores and hits[0].scores["rerank"] < min_rerank:
+        return Verdict(False, hits[0].scores["rerank"], f"the reranker's best score {hits[0].scores['rerank']:.2f} is below {min_rerank:.2f}")
+    return Verdict(True, evidence, "")

@@ -153,6 +153,8 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     question = question.strip()
     if not question:
         raise ValueError("the question is empty; type a question about your documents")
+    if len(question) > s.max_question_chars:
+        raise ValueError(f"the question is {len(question):,} characters long; the limit is {s.max_question_chars:,}. Ask something shorter, or upload long text as a document")
     t_total = time.perf_counter()
     timings: dict[str, float] = {}
     models = collection.models
@@ -168,7 +170,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 
-    verdict = gate.decide(query, hits, s.gate_min_coverage)
+    verdict = gate.decide(query, hits, s.gate_threshold, s.gate_coverage_weight, s.gate_min_coverage, s.gate_min_rerank)
     if not verdict.answerable:
         answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
         answer.notes.append(verdict.reason)

@@ -19,7 +19,7 @@ class HashEmbedder:
 
     name = "fake-hash-embedder"
 
-    def __init__(self, dim: int = 64):
+    def __init__(self, dim: int = 512):
         self.dim = dim
 
     def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
@@ -55,3 +55,8 @@ class ScriptedGenerator:
         reply = next((r for pattern, r in self.script if pattern.lower() in last.lower()), self.default)
         for i, word in enumerate(reply.split(" ")[:max_tokens]):
             yield word if i == 0 else " " + word
+
+
+# Gate thresholds belong to an embedder (docs/GATE.md calibrates MiniLM's). Hashed bags of
+# words give lower cosines for a related pair and ~0 for an unrelated one; this is theirs.
+HASH_GATE = {"gate_threshold": 0.15}

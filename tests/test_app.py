@@ -13,7 +13,7 @@ import app
 from ingest.settings import Settings
 from rag.pipeline import Models
 
-from .fakes import HashEmbedder, ScriptedGenerator
+from .fakes import HASH_GATE, HashEmbedder, ScriptedGenerator
 from .pdfgen import write_pdf
 
 QUESTION = "How many days of annual leave do employees get?"
@@ -21,7 +21,7 @@ QUESTION = "How many days of annual leave do employees get?"
 
 @pytest.fixture
 def models(hash_embedder, scripted) -> Models:
-    return Models(Settings(mode="hybrid"), embedder=hash_embedder, reranker=None, reranker_reason="reranking is off in tests", generator=scripted)
+    return Models(Settings(mode="hybrid", **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="reranking is off in tests", generator=scripted)
 
 
 @pytest.fixture

@@ -41,5 +41,5 @@ def test_extractive_baseline_picks_the_best_sentence(tiny_beir, tmp_path, hash_e
     models = Models(Settings(), embedder=hash_embedder, reranker=None, generator=ScriptedGenerator())
     c = MemoryCollection(corpus_index(load_dataset(tiny_beir), hash_embedder, tmp_path, progress=False), models)
     hits, _ = c.search("how many days of paid leave", 3)
-    sentence, ok, cid = extractive_answer("how many days of paid leave", hits, 0.34)
+    sentence, ok, cid = extractive_answer("how many days of paid leave", hits, Settings())
     assert ok and cid == "d3" and "27 days" in sentence

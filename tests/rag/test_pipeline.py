@@ -5,13 +5,13 @@ from ingest.settings import Settings
 from rag.generate import NOT_IN_DOCUMENTS
 from rag.pipeline import Collection, Models, answer_once, ask
 
-from ..fakes import HashEmbedder, ScriptedGenerator
+from ..fakes import HASH_GATE, HashEmbedder, ScriptedGenerator
 
 
 @pytest.fixture
 def collection(tmp_path, docs, hash_embedder, scripted):
     ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder, chunk_words=30, overlap_words=5)
-    models = Models(Settings(top_k=3), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=scripted)
+    models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=scripted)
     return Collection(tmp_path / "idx", models)
 
 
