@@ -138,6 +138,9 @@ class Handlers:
                 chunk_words=s.chunk_words,
                 overlap_words=s.overlap_words,
                 max_bytes=s.max_bytes,
+                max_pages=s.max_pages,
+                parse_timeout_s=s.parse_timeout_s,
+                parse_memory_mb=s.parse_memory_mb,
                 names={p: Path(p).name for p in paths},
                 progress=lambda fraction, message: progress(fraction, desc=message),
             )

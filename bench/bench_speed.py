@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import ingest.settings  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads, as every entry point does)
+import ingest  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 from ingest.models import DEFAULT_EMBEDDER, DEFAULT_LLM, go_offline_if_unreachable, resolve  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             chunk_words=settings.chunk_words,
             overlap_words=settings.overlap_words,
             max_bytes=settings.max_bytes,
+            max_pages=settings.max_pages,
+            parse_timeout_s=settings.parse_timeout_s,
+            parse_memory_mb=settings.parse_memory_mb,
             progress=bar,
         )
     except (IngestError, ModelUnavailableError, ValueError) as e:

@@ -109,6 +109,18 @@ def load(folder: str | Path, embedder: str | None = None) -> Index:
         IndexMismatchError: built with another embedder or schema.
     """
     folder = Path(folder)
+    while True:
+        listed = _generations(folder)
+        try:
+            return _load_newest(folder, embedder)
+        except IndexCorruptError:
+            # Writers prune old generations: one listed a moment ago may be gone. Only a
+            # listing that stays the same while every generation fails means corruption.
+            if _generations(folder) == listed:
+                raise
+
+
+def _load_newest(folder: Path, embedder: str | None) -> Index:
     candidates = _generations(folder)
     current = current_generation(folder)
     if current in candidates:

@@ -80,7 +80,11 @@ def bm25_weights(tf, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
     present = df > 0  # rank-bm25 only knows terms that occur; a grown vocab may hold dropped ones
     idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
     mean_idf = idf[present].mean() if present.any() else 0.0
-    idf = np.where(idf < 0, epsilon * mean_idf, idf)
+    # rank-bm25's floor is epsilon x mean idf. In a collection of one or two chunks the
+    # mean itself is negative and every match would score below zero (and be dropped);
+    # there, and only there, the floor is epsilon itself so that matching still counts.
+    floor = epsilon * mean_idf if mean_idf > 0 else epsilon
+    idf = np.where(idf < 0, floor, idf)
     rows = np.repeat(np.arange(n_docs), np.diff(tf.indptr))
     f = tf.data.astype(np.float64)
     norm = k1 * (1 - b + b * doc_len[rows] / avgdl) if avgdl > 0 else k1

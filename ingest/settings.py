@@ -18,14 +18,6 @@ from .models import DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
 
 PREFIX = "SOURCED_"
 
-# PyTorch's OpenMP threads spin while they wait for work. On a machine where another
-# process holds a core, a spinning thread burns its time slice: measured on 2 cores
-# beside one busy process, one MiniLM query took 455 ms with 2 threads and 15 ms with
-# one; with passive waiting, 17 ms (batch embedding: 7-12 -> 21 chunks/s). It must be
-# set before torch loads, and every entry point reads settings first; a value the
-# user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 @dataclass(frozen=True)
 class Settings:

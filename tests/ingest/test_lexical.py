@@ -44,3 +44,12 @@ def test_empty_collection_scores_nothing():
     vocab: dict[str, int] = {}
     weights = bm25_weights(term_counts([], vocab))
     assert bm25_scores(weights, vocab, ["x"]).shape == (0,)
+
+
+def test_a_one_chunk_collection_still_matches():
+    """rank-bm25 scores every match below zero here (its idf floor is negative); ours stays positive."""
+    corpus = [tokenize("The warranty lasts four years.")]
+    vocab: dict[str, int] = {}
+    scores = bm25_scores(bm25_weights(term_counts(corpus, vocab)), vocab, tokenize("warranty"))
+    assert BM25Okapi(corpus).get_scores(tokenize("warranty"))[0] < 0
+    assert scores[0] > 0
