@@ -180,7 +180,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         yield "answer", answer
         return
 
-    prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens)
+    prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens, s.source_tokens)
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s):

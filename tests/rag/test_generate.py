@@ -59,3 +59,20 @@ def test_generate_streams_and_honours_the_token_limit():
     gen = ScriptedGenerator(default="one two three four five")
     assert list(generate(gen, "Question: x\nAnswer:", max_tokens=3)) == ["one", " two", " three"]
     assert NOT_IN_DOCUMENTS == "The documents do not say."
+
+
+def test_focus_keeps_the_sentences_about_the_question_in_order():
+    from rag.generate import focus
+
+    text = "Alpha one two. The warranty lasts 4 years. Beta three four. Gamma five six. The pump is covered."
+    count = lambda t: len(t.split())  # noqa: E731
+    out = focus(text, "What does the warranty cover, the pump?", 10, count)
+    assert out == "The warranty lasts 4 years. … The pump is covered."
+    assert focus(text, "anything", 100, count) == text
+
+
+def test_source_budget_caps_the_prompt():
+    gen = ScriptedGenerator()
+    long = ". ".join(["Some sentence with words"] * 400)
+    small = answer_prompt("What?", [hit(long), hit(long)], gen, n_ctx=8192, max_tokens=200, source_tokens=300)
+    assert gen.count_tokens(small) < 300 + gen.count_tokens(prompts.render("answer_completion", sources="", question="What?")) + 20
