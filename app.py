@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import html
 import logging
+import re
 import secrets
 import shutil
 import signal
@@ -195,7 +196,7 @@ class Handlers:
                     streamed += value
                     chat[-1] = {"role": "assistant", "content": streamed}
                 else:  # the verified answer replaces what streamed
-                    chat[-1] = {"role": "assistant", "content": value.text}
+                    chat[-1] = {"role": "assistant", "content": cite_links(value)}
                     yield chat, "", render_sources(value), render_passages(value), render_details(value), session
                     return
                 yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
@@ -240,10 +241,28 @@ def render_sources(answer) -> str:
         items = [(f"{i}.", h.chunk, "", h.chunk.source, h.chunk.page) for i, h in enumerate(answer.hits, 1)]
     blocks = [f"<h4>{title}</h4>"]
     for label, chunk, quote, source, page in items:
+        anchor = f' id="source-{label.strip("[].")}"' if answer.citations else ""
         section = f" · {html.escape(chunk.section.split(' > ')[-1])}" if chunk is not None and chunk.section else ""
         head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{section}</div>'
-        blocks.append(f'<div class="source">{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
+        blocks.append(f'<div class="source"{anchor}>{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
     return '<div class="sources">' + "".join(blocks) + "</div>"
+
+
+def cite_links(answer) -> str:
+    """The answer with each [n] a link to its source in the panel; hovering it shows
+    the file, the page and the supporting quote."""
+    by_n = {c.n: c for c in answer.citations}
+
+    def link(m: re.Match) -> str:
+        c = by_n.get(int(m.group(1)))
+        if c is None:
+            return m.group(0)
+        quote = " ".join(c.quote.split())
+        quote = quote if len(quote) <= 200 else quote[:197] + "…"
+        title = f"{c.source}, page {c.page}: {quote}".replace('"', "'").replace("\\", "/")
+        return f'[\\[{c.n}\\]](#source-{c.n} "{title}")'
+
+    return re.sub(r"\[(\d+)\]", link, answer.text)
 
 
 def _highlight(text: str, quote: str) -> str:

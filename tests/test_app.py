@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,6 +45,11 @@ def bad_files(tmp_path) -> dict[str, Path]:
 def request(session_hash: str):
     """What Gradio passes as gr.Request, as far as the handlers look at it."""
     return SimpleNamespace(session_hash=session_hash)
+
+
+def unlink(markdown: str) -> str:
+    """The answer text with its citation links turned back into plain [n] markers."""
+    return re.sub(r'\[\\\[(\d+)\\\]\]\(#source-\d+ "[^"]*"\)', r"[\1]", markdown)
 
 
 def ask_all(handlers, question, chat=None, session=None, mode="hybrid", top_k=5):
@@ -91,7 +97,7 @@ def test_answer_streams_then_cites_file_and_page(handlers, docs):
     assert all(a in b for a, b in zip(streamed, streamed[1:])), "each piece extends the last"
     chat, box, sources, passages, details, _ = outputs[-1]
     assert chat[-2] == {"role": "user", "content": QUESTION}
-    assert chat[-1]["content"] == "Every employee receives 27 days of paid annual leave per year [1]."
+    assert unlink(chat[-1]["content"]) == "Every employee receives 27 days of paid annual leave per year [1]."
     assert box == ""
     assert "<b>handbook.pdf</b> · page 3" in sources
     assert "<mark>Every employee receives 27 days of paid annual leave per year.</mark>" in sources
@@ -212,7 +218,7 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         assert "handbook.pdf | indexed, 3 chunks" in report
         assert [r[0] for r in documents["data"]] == ["handbook.pdf"]
         chat, _, sources, passages, details = alice.predict(QUESTION, api_name="/ask")
-        assert chat[-1]["content"][0]["text"].endswith("[1].")
+        assert unlink(chat[-1]["content"][0]["text"]).endswith("[1].")
         assert "<b>handbook.pdf</b> · page 3" in sources
 
         bob = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -224,3 +230,11 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         assert len(list(demo.handlers.root.iterdir())) == 2
     finally:
         demo.close()
+
+
+def test_citations_in_the_answer_link_to_their_source_with_the_quote_on_hover(handlers, docs):
+    session, *_ = handlers.upload_files([str(docs["pdf"]), str(docs["md"])], None)
+    final = ask_all(handlers, QUESTION, session=session)[-1]
+    answer_md = final[0][-1]["content"]
+    assert '[\\[1\\]](#source-1 "handbook.pdf, page 3: ' in answer_md
+    assert 'id="source-1"' in final[2]
