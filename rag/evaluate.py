@@ -139,12 +139,18 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], label: str, progr
 
 
 class _QueryVectors:
-    """An Embedder for queries whose vectors were computed in one batch beforehand."""
+    """An Embedder for queries whose vectors were computed in one batch beforehand
+    (and kept for the next evaluation with the same embedder in this process)."""
+
+    _seen: dict[str, dict[str, np.ndarray]] = {}
 
     def __init__(self, embedder: Embedder, queries: list[str]):
         self.name, self.dim = embedder.name, embedder.dim
-        vectors = embedder.embed(queries, query=True)
-        self.cache = {q: vectors[i : i + 1] for i, q in enumerate(queries)}
+        self.cache = self._seen.setdefault(embedder.name, {})
+        missing = [q for q in dict.fromkeys(queries) if q not in self.cache]
+        if missing:
+            vectors = embedder.embed(missing, query=True)
+            self.cache.update({q: vectors[i : i + 1] for i, q in enumerate(missing)})
         self.embedder = embedder
 
     def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:

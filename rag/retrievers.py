@@ -78,7 +78,8 @@ class DenseRetriever:
 
 
 class HybridRetriever:
-    """Fuse the top `depth` of each retriever (RRF by default, or linear fusion)."""
+    """Fuse the top `depth` of each retriever: reciprocal rank fusion, or a weighted sum
+    of min-max / z-score normalised scores. At most 2 x depth distinct hits come back."""
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class HybridRetriever:
 
     def search(self, query: str, k: int) -> list[Hit]:
         names = list(self.retrievers)
-        rankings = [self.retrievers[n].search(query, max(self.depth, k)) for n in names]
+        rankings = [self.retrievers[n].search(query, self.depth) for n in names]
         for name, ranking in zip(names, rankings):  # keep each retriever's own score as evidence
             ranking[:] = [h.with_score(h.score, **{f"{name}_score": h.score}) for h in ranking]
         if self.fusion == "rrf":
