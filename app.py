@@ -130,18 +130,12 @@ class Handlers:
         paths = [str(f) for f in files or []]
         if not paths:
             return session, "No files received.", *self.documents(session), None
-        s = self.settings
         with user_errors():
             report = ingest(
                 paths,
                 session.folder,
                 self.models.embedder,
-                chunk_words=s.chunk_words,
-                overlap_words=s.overlap_words,
-                max_bytes=s.max_bytes,
-                max_pages=s.max_pages,
-                parse_timeout_s=s.parse_timeout_s,
-                parse_memory_mb=s.parse_memory_mb,
+                **self.settings.ingest_options(),
                 names={p: Path(p).name for p in paths},
                 progress=lambda fraction, message: progress(fraction, desc=message),
             )

@@ -45,12 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             args.paths,
             args.index,
             embedder,
-            chunk_words=settings.chunk_words,
-            overlap_words=settings.overlap_words,
-            max_bytes=settings.max_bytes,
-            max_pages=settings.max_pages,
-            parse_timeout_s=settings.parse_timeout_s,
-            parse_memory_mb=settings.parse_memory_mb,
+            **settings.ingest_options(),
             progress=bar,
         )
     except (IngestError, ModelUnavailableError, ValueError) as e:

@@ -107,6 +107,17 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def ingest_options(self) -> dict:
+        """The keyword arguments of `ingest.pipeline.ingest` that settings decide."""
+        return {
+            "chunk_words": self.chunk_words,
+            "overlap_words": self.overlap_words,
+            "max_bytes": self.max_bytes,
+            "max_pages": self.max_pages,
+            "parse_timeout_s": self.parse_timeout_s,
+            "parse_memory_mb": self.parse_memory_mb,
+        }
+
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
 

@@ -9,23 +9,9 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from .pdfgen import write_pdf
+from .pdfgen import pdf_from_objects, write_pdf
 
 _FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-
-
-def pdf_from_objects(objects: list[bytes]) -> bytes:
-    """A PDF with objects 1..n (object 1 is the catalog) and a correct xref table."""
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def _one_page(contents: bytes, *, extra_page_keys: bytes = b"", extra_objects: tuple[bytes, ...] = ()) -> bytes:
