@@ -52,6 +52,12 @@ def row(label: str, r: dict, extra: str = "") -> str:
 HEADER = "| | nDCG@10 | Recall@10 | Recall@100 | MRR@10 | ms/query | note |\n|---|---|---|---|---|---|---|"
 
 
+def fusion_label(s: Settings) -> str:
+    if s.fusion == "rrf":
+        return f"RRF k={s.rrf_k}, weights bm25 {s.bm25_weight} / dense {s.dense_weight}"
+    return f"{'z-score' if s.fusion == 'zscore' else 'min-max'} normalised scores, weights bm25 {s.bm25_weight} / dense {s.dense_weight}"
+
+
 def machine() -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -195,8 +201,9 @@ def main() -> int:
         "",
         "Produced by `.venv/bin/python bench/eval_report.py` — do not edit by hand.",
         f"Run on {time.strftime('%Y-%m-%d')}, {machine()}; {time.perf_counter() - t0:.0f} s in all.",
-        f"Embedder `{models.embedder.name}`; default hybrid = {base.fusion.upper()} k={base.rrf_k}, weights bm25 {base.bm25_weight} / dense {base.dense_weight}, depth {base.depth} per retriever.",
-        "Timings share the machine with whatever else ran; compare rows within one run, not across runs.",
+        f"Embedder `{models.embedder.name}`; default hybrid = {fusion_label(base)}, depth {base.depth} per retriever.",
+        "ms/query includes embedding the query (batched: its measured mean cost per query). Timings share the",
+        "machine with whatever else ran; compare rows within one run, not across runs.",
         "",
         "## Summary (nDCG@10)",
         "",
