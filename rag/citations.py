@@ -21,6 +21,7 @@ from ingest.lexical import tokenize
 from .types import Citation, Hit
 
 MIN_SUPPORT = 0.5  # at least half of a sentence's content words must be in the span
+MIN_NOVEL = 0.5  # and half of the words the question did not already contain
 KEEP_MARGIN = 0.15  # keep the model's own [n] unless another source is this much better
 UNSUPPORTED = "(not found in the sources)"
 
@@ -33,9 +34,10 @@ _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 @dataclass(frozen=True)
 class Span:
-    score: float
+    score: float  # share of the sentence's content words in the span
     start: int
     end: int
+    novel: float = 1.0  # share of the words the question did not already contain
 
 
 def numbers(text: str) -> set[str]:
@@ -43,20 +45,24 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
-def best_span(sentence_tokens: set[str], text: str, required_numbers: frozenset[str] = frozenset()) -> Span:
-    """The span of `text` (one sentence or two adjacent ones) covering most of the
-    tokens, among spans that contain every required number."""
+def best_span(sentence_tokens: set[str], text: str, required_numbers: frozenset[str] = frozenset(), novel_tokens: frozenset[str] = frozenset()) -> Span:
+    """The span of `text` (one sentence or two adjacent ones) that best supports the
+    sentence: most of its new words (those the question did not contain), then most
+    of all its words, among spans that contain every required number."""
     if not sentence_tokens:
         return Span(0.0, 0, 0)
     spans = sentence_spans(text)
     candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]  # singles first: shorter wins ties
-    best = Span(0.0, 0, 0)
+    best, best_key = Span(0.0, 0, 0, 0.0), (-1.0, -1.0)
     for s, e in candidates:
         if required_numbers and not required_numbers <= numbers(text[s:e]):
             continue
-        score = len(sentence_tokens & set(tokenize(text[s:e]))) / len(sentence_tokens)
-        if score > best.score + 1e-9:
-            best = Span(score, s, e)
+        words = set(tokenize(text[s:e]))
+        novel = len(novel_tokens & words) / len(novel_tokens) if novel_tokens else 1.0
+        score = len(sentence_tokens & words) / len(sentence_tokens)
+        key = (round(novel, 9), round(score, 9))
+        if key > best_key:  # strictly better only: on ties the earlier, shorter span stays
+            best, best_key = Span(score, s, e, novel), key
     return best
 
 
@@ -92,8 +98,12 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def verify(answer: str, hits: list[Hit], min_support: float = MIN_SUPPORT) -> tuple[str, list[Citation], list[str]]:
+def verify(answer: str, hits: list[Hit], question: str = "", min_support: float = MIN_SUPPORT, min_novel: float = MIN_NOVEL) -> tuple[str, list[Citation], list[str]]:
     """Check and correct the citations of `answer` against the numbered `hits`.
+
+    A source supports a sentence when its best span holds `min_support` of the
+    sentence's content words and `min_novel` of those the `question` did not already
+    contain: echoing the question is easy, the answer's own words are the claim.
 
     Returns the answer with corrected markers, one citation per cited source (with
     the quote supporting the first sentence that cites it), and notes on changes.
@@ -111,10 +121,15 @@ def verify(answer: str, hits: list[Hit], min_support: float = MIN_SUPPORT) -> tu
             sentences.append(body)
             continue
         required = frozenset(numbers(body))
-        spans = {n: best_span(tokens, h.chunk.text, required) for n, h in enumerate(hits, start=1)}
-        best_n = max(spans, key=lambda n: spans[n].score) if spans else None
-        kept = [n for n in claimed if n in spans and spans[n].score >= min_support and spans[n].score >= spans[best_n].score - KEEP_MARGIN]
-        if not kept and best_n is not None and spans[best_n].score >= min_support:
+        novel = frozenset(tokens - set(tokenize(question)))
+        spans = {n: best_span(tokens, h.chunk.text, required, novel) for n, h in enumerate(hits, start=1)}
+
+        def supports(n: int) -> bool:
+            return spans[n].score >= min_support and spans[n].novel >= min_novel
+
+        best_n = max(spans, key=lambda n: (spans[n].novel, spans[n].score)) if spans else None
+        kept = [n for n in claimed if n in spans and supports(n) and spans[n].score >= spans[best_n].score - KEEP_MARGIN]
+        if not kept and best_n is not None and supports(best_n):
             kept = [best_n]
             if claimed:
                 notes.append(f"corrected citation {claimed} -> [{best_n}] for: {body[:60]}")

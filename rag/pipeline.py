@@ -196,7 +196,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         answer.notes.append("the model found no answer in the passages")
     else:
         t = time.perf_counter()
-        answer.text, answer.citations, notes = citations.verify(citations.strip_foreign_links(raw, hits), hits)
+        answer.text, answer.citations, notes = citations.verify(citations.strip_foreign_links(raw, hits), hits, question)
         answer.answerable = bool(answer.citations)
         answer.notes.extend(notes)
         timings["cite_ms"] = _ms(t)

@@ -69,3 +69,11 @@ def test_a_wrong_number_is_not_supported_by_otherwise_matching_words():
     assert text.endswith(UNSUPPORTED) and cites == []
     text, cites, _ = verify("Every employee receives 27 days of paid annual leave [1].", HITS)
     assert cites and cites[0].n == 1
+
+
+def test_echoing_the_question_is_not_support_for_a_new_claim():
+    question = "How long does the warranty last?"
+    text, cites, _ = verify("The warranty lasts for the lifetime of the owner [2].", HITS, question)
+    assert cites == [] and text.endswith(UNSUPPORTED), "its new words (lifetime, owner) are in no source"
+    text, cites, _ = verify("The warranty lasts 4 years [2].", HITS, question)
+    assert [c.n for c in cites] == [2]
