@@ -28,17 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from .embedder import SentenceTransformerEmbedder
+    from .embedder import embedder_from
     from .models import ModelUnavailableError, go_offline_if_unreachable
     from .pipeline import ingest
 
     go_offline_if_unreachable()
-    embedder = SentenceTransformerEmbedder(
-        settings.embedder,
-        query_model=settings.query_embedder or None,
-        query_prefix=settings.query_prefix,
-        passage_prefix=settings.passage_prefix,
-    )
+    embedder = embedder_from(settings)
     bar = _progress_bar(disable=args.json and not sys.stderr.isatty())
     try:
         report = ingest(

@@ -27,6 +27,16 @@ class Embedder(Protocol):
         ...
 
 
+def embedder_from(settings) -> "SentenceTransformerEmbedder":
+    """The embedder that `settings` (ingest.settings.Settings) name; loads on first use."""
+    return SentenceTransformerEmbedder(
+        settings.embedder,
+        query_model=settings.query_embedder or None,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+    )
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers models; loads lazily on first use, once."""
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest import index as index_store
-from ingest.embedder import Embedder, SentenceTransformerEmbedder
+from ingest.embedder import Embedder, embedder_from
 from ingest.settings import Settings
 
 from . import citations, gate
@@ -45,26 +45,26 @@ class Models:
         self._reranker = reranker
         self.reranker_reason = reranker_reason
         self._generator = generator
-        self._lock = threading.Lock()
+        # one lock per model: loading the LLM must not hold up an upload that needs the embedder
+        self._locks = {name: threading.Lock() for name in ("embedder", "reranker", "generator")}
 
     @property
     def embedder(self) -> Embedder:
-        with self._lock:
+        with self._locks["embedder"]:
             if self._embedder is None:
-                s = self.settings
-                self._embedder = SentenceTransformerEmbedder(s.embedder, query_model=s.query_embedder or None, query_prefix=s.query_prefix, passage_prefix=s.passage_prefix)
+                self._embedder = embedder_from(self.settings)
             return self._embedder
 
     @property
     def reranker(self) -> Reranker | None:
-        with self._lock:
+        with self._locks["reranker"]:
             if self._reranker is self._UNSET:
                 self._reranker, self.reranker_reason = load_reranker(self.settings.reranker)
             return self._reranker
 
     @property
     def generator(self) -> Generator:
-        with self._lock:
+        with self._locks["generator"]:
             if self._generator is None:
                 s = self.settings
                 self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature)
