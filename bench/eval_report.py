@@ -232,7 +232,7 @@ def main() -> int:
     ann_section(lines)
     lexical_section(lines)
     head = [
-        "# Retrieval evaluation",
+        "# Evaluation: retrieval and answers",
         "",
         "Produced by `.venv/bin/python bench/eval_report.py` — do not edit by hand.",
         f"Run on {time.strftime('%Y-%m-%d')}, {machine()}; {time.perf_counter() - t0:.0f} s in all.",
