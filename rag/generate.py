@@ -9,6 +9,7 @@ and any special-token text in them is defused before tokenisation.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -59,7 +60,9 @@ class LlamaGenerator:
         from llama_cpp import Llama
 
         path = resolve(model, "SOURCED_LLM")
-        kwargs = dict(n_ctx=n_ctx, n_threads=threads or None, seed=seed, verbose=False)
+        cores = os.cpu_count() or 1
+        # llama-cpp-python's own default generates on half the cores; 0 here means all of them
+        kwargs = dict(n_ctx=n_ctx, n_threads=threads or cores, n_threads_batch=threads or cores, seed=seed, verbose=False)
         if path.endswith(".gguf") and not _is_file(path):  # "REPO_ID/FILE.gguf" on the hub
             repo, _, filename = path.rpartition("/")
             self.llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)
