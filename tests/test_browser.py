@@ -74,7 +74,7 @@ def open_app(browser, url: str):
 
 def upload(page, path: Path, timeout_s: float = 30) -> None:
     page.locator("input[type=file]").first.set_input_files(str(path))
-    page.get_by_text(f"indexed,", exact=False).first.wait_for(timeout=timeout_s * 1000)
+    page.get_by_text("indexed,", exact=False).first.wait_for(timeout=timeout_s * 1000)
 
 
 def ask(page, question: str, timeout_s: float = 30) -> str:

@@ -5,7 +5,7 @@ from ingest.settings import Settings
 from rag.generate import NOT_IN_DOCUMENTS
 from rag.pipeline import Collection, Models, answer_once, ask
 
-from ..fakes import HASH_GATE, HashEmbedder, ScriptedGenerator
+from ..fakes import HASH_GATE, ScriptedGenerator
 
 
 @pytest.fixture
