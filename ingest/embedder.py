@@ -75,6 +75,14 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return int(self._passage_model().get_embedding_dimension())
 
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the passage model reads; the rest of a longer text is ignored."""
+        return int(self._passage_model().max_seq_length) - 2  # [CLS] and [SEP]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._passage_model().tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
     def _load(self, model_id: str, setting: str):
         from sentence_transformers import SentenceTransformer
 

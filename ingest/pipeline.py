@@ -131,7 +131,7 @@ def ingest(
             finally:
                 t_parse += time.perf_counter() - t
             t = time.perf_counter()
-            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words)
+            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words, *_token_cap(embedder))
             t_chunk += time.perf_counter() - t
             replaced |= {d for d, s in known.items() if s == source}
             new_docs.append({"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -160,6 +160,15 @@ def ingest(
     report.seconds = time.perf_counter() - t0
     progress(1.0, f"indexed {len(new_docs)} file(s), {len(new_chunks)} chunks")
     return report
+
+
+HEADING_TOKENS = 16  # room for the heading path that indexed_text puts before a chunk
+
+
+def _token_cap(embedder: Embedder) -> tuple:
+    """(count, max_tokens) from an embedder that exposes its tokenizer, else (None, None)."""
+    count, limit = getattr(embedder, "count_tokens", None), getattr(embedder, "max_tokens", None)
+    return (count, limit - HEADING_TOKENS) if count and limit else (None, None)
 
 
 def _file_hash(path: Path) -> str:

@@ -33,7 +33,7 @@ def test_chunks_cover_every_word_and_start_at_sentences():
 def test_sentence_longer_than_a_chunk_is_split_at_words():
     text = " ".join(["word"] * 250) + "."
     spans = chunk_text(text, size=100, overlap=0)
-    assert [len(text[s:e].split()) for s, e in spans] == [100, 100, 50]
+    assert [len(text[s:e].split()) for s, e in spans] == [84, 84, 82], "cut into even parts"
 
 
 def test_no_tail_chunk_already_covered_by_overlap():
@@ -66,3 +66,14 @@ def test_same_offset_in_two_sections_of_one_page_gets_distinct_ids():
     pages = [Page("g.md", 1, "Alpha text.", "A"), Page("g.md", 1, "Beta text.", "B")]
     ids = [c.chunk_id for c in chunk_pages(pages, "a" * 64)]
     assert len(set(ids)) == 2
+
+
+def test_token_cap_keeps_chunks_within_the_embedders_input():
+    """Numbers and codes cost many word pieces: the word budget alone would overflow."""
+    text = " ".join(f"Code AB-{i:04d}-X{i % 7} applies." for i in range(200))
+    count = lambda t: 3 * len(t.split())  # noqa: E731  a stand-in tokenizer: 3 tokens a word
+    spans = chunk_text(text, size=160, overlap=20, count=count, max_tokens=120)
+    assert max(count(text[s:e]) for s, e in spans) <= 120
+    assert max(len(text[s:e].split()) for s, e in chunk_text(text, size=160, overlap=20)) > 40, "without the cap, chunks run to 160 words"
+    long_sentence = "word " * 300
+    assert all(count(long_sentence[s:e]) <= 120 for s, e in chunk_text(long_sentence, 160, 20, count, 120))

@@ -26,3 +26,9 @@ def test_prefixes_change_the_query_side_only(minilm):
     q_plain, q_prefixed = minilm.embed(["warranty"], query=True)[0], e5_style.embed(["warranty"], query=True)[0]
     assert not np.allclose(q_plain, q_prefixed)
     assert minilm.embed([], query=True).shape == (0, 384)
+
+
+def test_token_counter_and_limit_come_from_the_model(minilm):
+    assert minilm.max_tokens == 254
+    assert minilm.count_tokens("warranty") >= 1
+    assert minilm.count_tokens("AB-0042-X7 " * 10) > 30, "codes cost many word pieces"
