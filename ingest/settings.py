@@ -118,6 +118,15 @@ class Settings:
             "parse_memory_mb": self.parse_memory_mb,
         }
 
+    def gate_options(self) -> dict:
+        """The keyword arguments of `rag.gate.decide` that settings decide."""
+        return {
+            "threshold": self.gate_threshold,
+            "coverage_weight": self.gate_coverage_weight,
+            "min_coverage": self.gate_min_coverage,
+            "min_rerank": self.gate_min_rerank,
+        }
+
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
 

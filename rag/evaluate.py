@@ -168,14 +168,14 @@ def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Setti
     from tqdm import tqdm
 
     from .pipeline import search
-    from .retrievers import BM25Retriever, DenseRetriever
+    from .retrievers import retrievers_for
 
     qids = list(dataset.queries)[:limit] if limit else list(dataset.queries)
     texts = [dataset.queries[q] for q in qids]
     query_embedder = _QueryVectors(embedder, texts) if mode != "bm25" else embedder
     embed_s = query_embedder.seconds if mode != "bm25" else 0.0
-    dense = DenseRetriever(index, query_embedder, settings.ann, settings.ann_threshold)
-    retrievers = {"bm25": BM25Retriever(index), "dense": dense}
+    retrievers = retrievers_for(index, query_embedder, settings)
+    dense = retrievers["dense"]
     totals = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
     search_s = 0.0
     k = 100

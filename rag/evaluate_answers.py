@@ -23,8 +23,8 @@ from ingest.settings import Settings
 
 from . import gate
 from .citations import UNSUPPORTED
-from .pipeline import Models, ask, search
-from .retrievers import BM25Retriever, DenseRetriever
+from .pipeline import Collection, Models, ask
+from .retrievers import retrievers_for
 
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
@@ -64,22 +64,20 @@ def answer_text(text: str) -> str:
 # ---------------------------------------------------------------- collection over an in-memory index
 
 
-class MemoryCollection:
-    """What `ask()` needs from a collection, over an Index held in memory."""
+class MemoryCollection(Collection):
+    """A collection over an Index held in memory instead of an index folder."""
 
     def __init__(self, index: Index, models: Models):
-        s = models.settings
         self.models = models
-        self.retrievers = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, models.embedder, s.ann, s.ann_threshold)}
+        self._fixed = (index, retrievers_for(index, models.embedder, models.settings))
 
-    def search(self, query: str, k: int, mode: str | None = None):
-        mode = mode or self.models.settings.mode
-        return search(self.retrievers, query, k, mode, self.models.settings, self.models.reranker if mode == "rerank" else None)
+    def snapshot(self):
+        return self._fixed
 
 
 def extractive_answer(question: str, hits, s: Settings) -> tuple[str, bool, str]:
     """Baseline: the top passage's sentence sharing most content words with the question."""
-    verdict = gate.decide(question, hits, s.gate_threshold, s.gate_coverage_weight, s.gate_min_coverage, s.gate_min_rerank)
+    verdict = gate.decide(question, hits, **s.gate_options())
     if not verdict.answerable:
         return "", False, ""
     text = hits[0].chunk.text
@@ -187,5 +185,5 @@ def run(dataset: str | Path, unanswerable_dataset: str | Path, settings: Setting
     other = MemoryCollection(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
     index_s = time.perf_counter() - t
     result = evaluate_answers(load_qa(dataset, limit, offset), own, other, settings, progress)
-    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": {k: getattr(settings, k) for k in ("gate_threshold", "gate_coverage_weight", "gate_min_coverage")}}
+    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": settings.gate_options()}
     return result

@@ -43,7 +43,7 @@ def dense_evidence(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
-def decide(query: str, hits: list[Hit], threshold: float, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
+def decide(query: str, hits: list[Hit], *, threshold: float, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
     if not hits:
         return Verdict(False, 0.0, "no passage matched the question")
     coverage = query_coverage(query, hits)

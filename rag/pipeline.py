@@ -21,7 +21,7 @@ from ingest.settings import Settings
 from . import citations, gate
 from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
 from .rerank import Reranker, load_reranker, rerank
-from .retrievers import BM25Retriever, DenseRetriever, HybridRetriever
+from .retrievers import HybridRetriever, retrievers_for
 from .rewrite import rewrite
 from .types import Answer, Hit
 
@@ -95,10 +95,7 @@ class Collection:
             current = index_store.current_generation(self.folder)
             if self._loaded is None or self._loaded[0] != current:
                 index = index_store.load(self.folder, self.models.embedder.name)
-                retrievers = {}
-                if len(index):
-                    s = self.models.settings
-                    retrievers = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, self.models.embedder, s.ann, s.ann_threshold)}
+                retrievers = retrievers_for(index, self.models.embedder, self.models.settings) if len(index) else {}
                 self._loaded = (current, index, retrievers)
             return self._loaded[1], self._loaded[2]
 
@@ -170,7 +167,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 
-    verdict = gate.decide(query, hits, s.gate_threshold, s.gate_coverage_weight, s.gate_min_coverage, s.gate_min_rerank)
+    verdict = gate.decide(query, hits, **s.gate_options())
     if not verdict.answerable:
         answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
         answer.notes.append(verdict.reason)

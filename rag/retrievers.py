@@ -77,6 +77,11 @@ class DenseRetriever:
         return [[Hit(self.index.chunks[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
 
 
+def retrievers_for(index: Index, embedder: Embedder, settings) -> dict[str, Retriever]:
+    """The BM25 and dense retrievers over `index` that `settings` (ingest.settings.Settings) configure."""
+    return {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, embedder, settings.ann, settings.ann_threshold)}
+
+
 class HybridRetriever:
     """Fuse the top `depth` of each retriever: reciprocal rank fusion, or a weighted sum
     of min-max / z-score normalised scores. At most 2 x depth distinct hits come back."""
