@@ -64,16 +64,15 @@ CSS = """
 
 @dataclass
 class Session:
-    """One visitor's private collection folder (and its open Collection objects)."""
+    """One visitor's private collection folder (and its open Collection, once asked)."""
 
     folder: Path
-    collections: dict = field(default_factory=dict, repr=False)
+    opened: Collection | None = field(default=None, repr=False)
 
     def collection(self, models: Models) -> Collection:
-        key = id(models)
-        if key not in self.collections:
-            self.collections[key] = Collection(self.folder, models)
-        return self.collections[key]
+        if self.opened is None:
+            self.opened = Collection(self.folder, models)
+        return self.opened
 
 
 def close_session(session: Session | None) -> None:
