@@ -23,7 +23,7 @@ from ingest.settings import Settings
 
 from . import gate
 from .citations import UNSUPPORTED
-from .pipeline import Collection, Models, ask
+from .pipeline import Collection, Models, answer_once
 from .retrievers import retrievers_for
 
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -113,7 +113,7 @@ def evaluate_answers(qas: list[QA], answerable: MemoryCollection, unanswerable: 
     refused = {"llm": 0, "baseline": 0}
     generator = answerable.models.generator
     for qa in tqdm(qas, desc="answers", unit="q", disable=not progress):
-        final = _final(ask(answerable, qa.question))
+        final = answer_once(answerable, qa.question)
         chunks = {h.chunk.chunk_id: h.chunk for h in final.hits}
         if final.answerable:
             llm["answered"] += 1
@@ -137,17 +137,10 @@ def evaluate_answers(qas: list[QA], answerable: MemoryCollection, unanswerable: 
             base["f1"] += token_f1(sentence, qa.answers)
             base["cites"] += 1
             base["good_cites"] += _supports(chunks[cid], qa)
-        refused["llm"] += not _final(ask(unanswerable, qa.question)).answerable
-        hits, _ = unanswerable.search(qa.question, settings.top_k)
-        refused["baseline"] += not extractive_answer(qa.question, hits, settings)[1]
+        elsewhere = answer_once(unanswerable, qa.question)
+        refused["llm"] += not elsewhere.answerable
+        refused["baseline"] += not extractive_answer(qa.question, elsewhere.hits, settings)[1]
     return {"llm": _summary(llm, refused["llm"], len(qas)), "extractive": _summary(base, refused["baseline"], len(qas)), "questions": len(qas)}
-
-
-def _final(events):
-    for kind, value in events:
-        if kind == "answer":
-            return value
-    raise RuntimeError("ask() ended without an answer")
 
 
 def _supports(chunk, qa: QA) -> bool:
