@@ -8,6 +8,7 @@ and any special-token text in them is defused before tokenisation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -63,11 +64,12 @@ class LlamaGenerator:
         cores = os.cpu_count() or 1
         # llama-cpp-python's own default generates on half the cores; 0 here means all of them
         kwargs = dict(n_ctx=n_ctx, n_threads=threads or cores, n_threads_batch=threads or cores, seed=seed, verbose=False)
-        if path.endswith(".gguf") and not _is_file(path):  # "REPO_ID/FILE.gguf" on the hub
-            repo, _, filename = path.rpartition("/")
-            self.llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)
-        else:
-            self.llm = Llama(model_path=path, **kwargs)
+        with _without_extra_buffers():
+            if path.endswith(".gguf") and not _is_file(path):  # "REPO_ID/FILE.gguf" on the hub
+                repo, _, filename = path.rpartition("/")
+                self.llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)
+            else:
+                self.llm = Llama(model_path=path, **kwargs)
         self.name = model
         self.n_ctx = n_ctx
         self.temperature = temperature
@@ -92,6 +94,33 @@ class LlamaGenerator:
                     text = part["choices"][0]["text"]
                     if text:
                         yield text
+
+
+_LOADING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_extra_buffers():
+    """Load with llama.cpp's extra CPU buffer types off (`use_extra_bufts`: AMX tiles
+    and repacked weights). With them, the first decode of the bundled Gemma crashed
+    (segmentation fault) on an Intel Xeon with AMX, llama-cpp-python 0.3.36 built
+    natively; without them it runs. The Python API has no argument for it, so the
+    default model parameters are wrapped while one model loads."""
+    import llama_cpp.llama as binding
+
+    with _LOADING:
+        original = binding.llama_cpp.llama_model_default_params
+
+        def params():
+            p = original()
+            p.use_extra_bufts = False
+            return p
+
+        binding.llama_cpp.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            binding.llama_cpp.llama_model_default_params = original
 
 
 def _is_file(path: str) -> bool:
