@@ -130,7 +130,7 @@ def search(retrievers: dict, query: str, k: int, mode: str, settings: Settings, 
     timings["retrieve_ms"] = _ms(t)
     if reranker is not None:
         t = time.perf_counter()
-        hits = rerank(reranker, query, hits, settings.rerank_depth)
+        hits = rerank(reranker, query, hits, settings.rerank_depth, settings.rerank_weight)
         timings["rerank_ms"] = _ms(t)
     return hits[:k], timings
 

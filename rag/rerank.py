@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ingest.models import ModelUnavailableError, resolve
 
+from .fusion import interpolate
 from .types import Hit
 
 log = logging.getLogger(__name__)
@@ -28,17 +29,29 @@ class Reranker(Protocol):
 class CrossEncoderReranker:
     """sentence-transformers `CrossEncoder`, loaded on construction."""
 
-    def __init__(self, model: str, max_length: int = 256, batch_size: int = 16):
+    def __init__(self, model: str, max_length: int = 256, batch_size: int = 16, device: str | None = None):
         from sentence_transformers import CrossEncoder
+
+        from .train import bf16_ok, pick_device
 
         self.name = model
         self.batch_size = batch_size
-        self.model = CrossEncoder(resolve(model, "SOURCED_RERANKER"), max_length=max_length, device="cpu")
+        self.device = pick_device(device)
+        self.bf16 = bf16_ok(self.device)
+        self.model = CrossEncoder(resolve(model, "SOURCED_RERANKER"), max_length=max_length, device=self.device)
 
     def score(self, query: str, texts: list[str]) -> list[float]:
+        """Raw logits: a sigmoid would squash the differences between strong candidates
+        that matter when scores are mixed with fused ones (rag.fusion.interpolate).
+
+        In bfloat16 where the hardware has it: on this machine's 2 cores 75-93 instead
+        of 30 SciFact pairs per second, scores equal to within 0.01."""
+        import torch
+
         if not texts:
             return []
-        scores = self.model.predict([(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False)
+        with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.bf16):
+            scores = self.model.predict([(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, activation_fn=torch.nn.Identity())
         return [float(s) for s in scores]
 
 
@@ -56,9 +69,12 @@ def load_reranker(model: str) -> tuple[Reranker | None, str]:
     return None, reason
 
 
-def rerank(reranker: Reranker, query: str, hits: list[Hit], depth: int) -> list[Hit]:
-    """Re-order the first `depth` hits by cross-encoder score; the rest keep their order below."""
+def rerank(reranker: Reranker, query: str, hits: list[Hit], depth: int, weight: float = 1.0) -> list[Hit]:
+    """Re-order the first `depth` hits by cross-encoder score, mixed with their fused
+    score when `weight` < 1 (rag.fusion.interpolate); the rest keep their order below.
+    Each reordered hit keeps the cross-encoder's own score as `rerank` evidence."""
     head, tail = hits[:depth], hits[depth:]
     scores = reranker.score(query, [h.chunk.indexed_text for h in head])
-    ranked = sorted(zip(head, scores), key=lambda p: -p[1])
-    return [h.with_score(s, rerank=s) for h, s in ranked] + tail
+    mixed = scores if weight >= 1.0 else list(interpolate([h.score for h in head], scores, weight))
+    order = sorted(range(len(head)), key=lambda i: -mixed[i])  # stable: ties keep the fused order
+    return [head[i].with_score(mixed[i], rerank=scores[i]) for i in order] + tail

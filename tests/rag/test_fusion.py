@@ -63,3 +63,17 @@ def test_linear_fusion_minmax_by_hand():
     assert s["c"] == pytest.approx(0.3 * 0 + 0.7 * 1)
     assert s["b"] == pytest.approx(0.3 * 0.5)
     assert s["d"] == pytest.approx(0.0)
+
+
+def test_interpolate_mixes_z_scores():
+    import numpy as np
+
+    from rag.fusion import interpolate
+
+    fused, ce = [3.0, 2.0, 1.0], [0.0, 10.0, 20.0]
+    assert np.allclose(interpolate(fused, ce, 0.0), normalise(np.array(fused), "zscore"))
+    assert np.allclose(interpolate(fused, ce, 1.0), normalise(np.array(ce), "zscore"))
+    assert np.allclose(interpolate(fused, ce, 0.5), [0.0, 0.0, 0.0]), "equal and opposite evidence cancels"
+    assert np.allclose(interpolate([1.0, 1.0], [5.0, 5.0], 0.3), [0.0, 0.0]), "constant scores carry no evidence"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        interpolate(fused, ce, 1.5)

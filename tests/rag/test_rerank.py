@@ -33,3 +33,22 @@ def test_cross_encoder_scores_and_reorders(tiny_cross_encoder):
 def test_load_reranker_from_a_local_folder(tiny_cross_encoder):
     reranker, reason = load_reranker(tiny_cross_encoder)
     assert reranker is not None and reason == ""
+
+
+class FixedScores:
+    name = "fixed"
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def score(self, query, texts):
+        return self.scores[: len(texts)]
+
+
+def test_a_weight_below_one_mixes_the_reranker_with_the_fused_order():
+    hits = [Hit(Chunk(c, "d", "s", 1, 0, 1, c), s) for c, s in (("a", 3.0), ("b", 2.0), ("c", 1.0), ("tail", 0.5))]
+    alone = rerank(FixedScores([0.0, 1.0, 5.0]), "q", hits, depth=3)
+    assert [h.chunk.chunk_id for h in alone] == ["c", "b", "a", "tail"]
+    mixed = rerank(FixedScores([0.0, 1.0, 5.0]), "q", hits, depth=3, weight=0.3)
+    assert [h.chunk.chunk_id for h in mixed] == ["a", "b", "c", "tail"], "the fused order outweighs a mild reranker preference"
+    assert [h.scores["rerank"] for h in mixed[:3]] == [0.0, 1.0, 5.0], "the reranker's own score stays as evidence"
