@@ -213,6 +213,14 @@ def answers_section(lines: list[str], base: Settings, limit: int = 200) -> None:
     ]
 
 
+def kept_tuning_section(path: Path) -> str:
+    """bench/tune_report.py's section of the old report, carried over unchanged."""
+    from tune_report import BEGIN, END
+
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return "\n" + old[old.index(BEGIN) : old.index(END) + len(END)] if BEGIN in old and END in old else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
@@ -247,7 +255,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines)
+    text = "\n".join(head + lines) + kept_tuning_section(Path(args.out))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env(embedder=args.embedder, chunk_words=args.chunk_words, overlap_words=args.overlap_words)
+        settings = Settings.from_env(embedder=args.embedder, chunk_words=args.chunk_words, overlap_words=args.overlap_words).for_index(args.index)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ class Index:
     tf: object = None  # scipy CSR, n_chunks x n_terms
     vocab: dict[str, int] = field(default_factory=dict)
     chunking: dict = field(default_factory=dict)
+    tuned: dict = field(default_factory=dict)  # the collection's own trained models (rag.tune)
     generation: int = 0
     folder: Path | None = None
 
@@ -85,6 +86,7 @@ class Index:
             "dim": self.dim,
             "tokenizer": TOKENIZER_VERSION,
             "chunking": self.chunking,
+            "tuned": self.tuned,
             "counts": {"documents": len(self.documents), "chunks": len(self.chunks), "terms": len(self.vocab)},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -148,6 +150,15 @@ def _load_newest(folder: Path, embedder: str | None) -> Index:
     return Index(embedder=embedder or "", dim=0, folder=folder)
 
 
+def read_manifest(folder: str | Path) -> dict:
+    """The live generation's manifest ({} when there is none), without loading the index."""
+    name = current_generation(Path(folder))
+    try:
+        return json.loads((Path(folder) / name / "manifest.json").read_text()) if name else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def current_generation(folder: Path) -> str | None:
     try:
         return (folder / "CURRENT").read_text().strip()
@@ -201,6 +212,7 @@ def _load_generation(gen: Path) -> Index:
         tf=tf,
         vocab=vocab,
         chunking=manifest.get("chunking", {}),
+        tuned=manifest.get("tuned", {}),
         generation=manifest["generation"],
         folder=gen.parent,
     )

@@ -217,6 +217,7 @@ def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: 
         tf=vstack([old_tf, new_tf]).tocsr(),
         vocab=vocab,
         chunking=current.chunking,
+        tuned=current.tuned,
         generation=current.generation,
     )
 
@@ -238,6 +239,7 @@ def remove(folder: str | Path, doc_ids: set[str], embedder_name: str) -> int:
             tf=current.tf[keep],
             vocab=current.vocab,
             chunking=current.chunking,
+            tuned=current.tuned,
             generation=current.generation,
         )
         index_store.save(updated, folder)

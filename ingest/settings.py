@@ -47,6 +47,7 @@ class Settings:
     ann: str = "auto"  # auto | flat | hnsw: exact search below ann_threshold vectors
     ann_threshold: int = 50_000
     rerank_depth: int = 30  # fused candidates the cross-encoder reads
+    rerank_weight: float = 1.0  # the cross-encoder's share against the fused score (1: it alone; rag.tune calibrates its own)
     # generation
     n_ctx: int = 4096
     max_tokens: int = 256
@@ -73,6 +74,8 @@ class Settings:
             raise ValueError(f"ann must be auto, flat or hnsw; got ann={self.ann!r}")
         if self.llm_style not in ("auto", "chat", "completion"):
             raise ValueError(f"llm_style must be auto, chat or completion; got llm_style={self.llm_style!r}")
+        if not 0.0 <= self.rerank_weight <= 1.0:
+            raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
         for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens", "max_pages", "parse_timeout_s", "parse_memory_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {name}={getattr(self, name)}")
@@ -126,6 +129,30 @@ class Settings:
             "min_coverage": self.gate_min_coverage,
             "min_rerank": self.gate_min_rerank,
         }
+
+    def for_index(self, folder: str | Path) -> "Settings":
+        """These settings with the collection's own tuned models (rag.tune) wherever
+        the settings leave the choice open: its encoder when the settings name the
+        model it was tuned from, its reranker when none other is configured.
+
+        Raises:
+            ValueError: the tuned encoder the index was built with is gone.
+        """
+        from .index import read_manifest
+
+        tuned = read_manifest(folder).get("tuned") or {}
+        changes = {}
+        if tuned.get("embedder") and self.embedder == tuned.get("from"):
+            if not Path(tuned["embedder"]).exists():
+                raise ValueError(
+                    f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
+                    f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
+                )
+            changes["embedder"] = tuned["embedder"]
+        if tuned.get("reranker") and self.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():
+            changes["reranker"] = tuned["reranker"]
+            changes["rerank_weight"] = tuned.get("rerank_weight", 1.0)
+        return self.replace(**changes) if changes else self
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -52,6 +52,19 @@ def parser() -> argparse.ArgumentParser:
     ea.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
     ea.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
     _common(ea)
+    t = sub.add_parser("tune", help="train the dense encoder and a reranker on an index's own passages")
+    where = t.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", metavar="DIR", help="the index to tune; it is re-embedded when the tuned encoder is better")
+    where.add_argument("--dataset", metavar="DIR", help="a BEIR-layout dataset instead (judged pairs from qrels/SPLIT.tsv); evaluate with `rag eval`")
+    t.add_argument("--split", default="train", help="with --dataset: the qrels split to train on")
+    t.add_argument("--pairs", metavar="FILE", help='JSONL of judged pairs: {"question": ..., "passage": ...} or {"question": ..., "chunk_id": ...}')
+    t.add_argument("--minutes", type=float, default=30.0, help="time budget for the whole run (default 30)")
+    t.add_argument("--llm-questions", type=int, help="chunks that get an LLM-written question (default 200 with --index, 0 with --dataset)")
+    t.add_argument("--no-cloze", action="store_true", help="no inverse-cloze questions")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    t.add_argument("--llm", help="the LLM that writes questions (SOURCED_LLM)")
+    _common(t)
     return ap
 
 
@@ -67,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "eval-answers":
             return _eval_answers(args)
-        settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None))
+        if args.command == "tune":
+            return _tune(args)
         if not Path(args.index).exists():
             raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
+        settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None)).for_index(args.index)
         go_offline_if_unreachable()
         from .pipeline import Collection, Models
 
@@ -133,6 +148,46 @@ def _eval_answers(args) -> int:
         for system in ("llm", "extractive"):
             print(system, json.dumps(result[system]))
     return 0
+
+
+def _tune(args) -> int:
+    from ingest.models import go_offline_if_unreachable
+    from ingest.settings import Settings
+
+    from .tune import TuneOptions, tune_dataset, tune_index
+
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be positive; got --minutes {args.minutes}")
+    settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, llm=args.llm)
+    if args.index:  # a tuned index is tuned further from its own encoder
+        settings = settings.for_index(args.index)
+    llm_questions = args.llm_questions if args.llm_questions is not None else (200 if args.index else 0)
+    # with --dataset the real test split judges the result, so less is held out of training
+    options = TuneOptions(time_budget_s=60 * args.minutes, llm_questions=llm_questions, cloze=not args.no_cloze, heldout=0.2 if args.index else 0.1, seed=args.seed, device=args.device)
+    go_offline_if_unreachable()
+    progress = sys.stderr.isatty() or not args.json
+    if args.index:
+        if not Path(args.index).exists():
+            raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
+        report = tune_index(args.index, settings, options, pairs=args.pairs, progress=progress)
+    else:
+        report = tune_dataset(args.dataset, args.split, settings, options, pairs=args.pairs, progress=progress)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(_tune_summary(report))
+    return 0
+
+
+def _tune_summary(report: dict) -> str:
+    lines = [f"training questions: {report['examples']}", f"work folder: {report['folder']}"]
+    for label, key in (("before", "heldout_before"), ("after", "heldout_after")):
+        for mode, m in report.get(key, {}).items():
+            lines.append(f"held-out {label:<6} {mode:<7} nDCG@10 {m['ndcg@10']:.3f}  Recall@10 {m['recall@10']:.3f}")
+    lines.append(f"tuned encoder {'adopted' if report['adopt_embedder'] else 'not adopted'}: {report['embedder']}")
+    lines.append(f"trained reranker {'adopted' if report['adopt_reranker'] else 'not adopted'}: {report['reranker']}")
+    lines.append(f"{report['seconds']['total']:.0f} s in all: {report['seconds']}")
+    return "\n".join(lines)
 
 
 def _search(collection, args) -> int:

@@ -109,19 +109,24 @@ def corpus_index(dataset: Dataset, embedder: Embedder, cache_dir: str | Path, pr
     """An in-memory Index of the corpus, with embeddings cached on disk."""
     chunks = [Chunk(doc_id, doc_id, dataset.name, 1, 0, len(text), text, title) for doc_id, (title, text) in dataset.corpus.items()]
     texts = [c.indexed_text for c in chunks]
-    digest = hashlib.sha256(embedder.name.encode() + b"\0" + "\0".join(texts).encode()).hexdigest()[:24]
-    cache = Path(cache_dir) / "embeddings" / f"{dataset.name}-{digest}.npy"
-    if cache.exists():
-        vectors = np.load(cache, allow_pickle=False)
-    else:
-        vectors = _embed_with_progress(embedder, texts, f"embedding {dataset.name}", progress)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, vectors, allow_pickle=False)
-        tmp.replace(cache)
+    vectors = cached_vectors(embedder, texts, cache_dir, dataset.name, progress)
     vocab: dict[str, int] = {}
     tf = term_counts([tokenize(t) for t in texts], vocab)
     return Index(embedder=embedder.name, dim=int(vectors.shape[1]), chunks=chunks, vectors=vectors, tf=tf, vocab=vocab)
+
+
+def cached_vectors(embedder: Embedder, texts: list[str], cache_dir: str | Path, label: str, progress: bool = True) -> np.ndarray:
+    """Passage vectors of `texts`, from the cache when this model embedded them before."""
+    digest = hashlib.sha256(embedder.name.encode() + b"\0" + "\0".join(texts).encode()).hexdigest()[:24]
+    cache = Path(cache_dir) / "embeddings" / f"{label}-{digest}.npy"
+    if cache.exists():
+        return np.load(cache, allow_pickle=False)
+    vectors = _embed_with_progress(embedder, texts, f"embedding {label}", progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, vectors, allow_pickle=False)
+    tmp.replace(cache)
+    return vectors
 
 
 def _embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256) -> np.ndarray:

@@ -87,3 +87,14 @@ def test_eval_json_contract_on_a_tiny_dataset(tmp_path, monkeypatch):
     assert {"dataset", "mode", "queries", "ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query"} <= out.keys()
     assert out["queries"] == 1 and out["mrr@10"] == 1.0, "MiniLM matches guarantee to warranty"
     assert list((tmp_path / "cache" / "embeddings").glob("tiny-*.npy")), "corpus embeddings are cached"
+
+
+def test_tune_refuses_bad_arguments_with_a_message(tmp_path, index_dir):
+    p = run("rag", "tune", "--index", str(tmp_path / "missing"), check=False)
+    assert p.returncode == 1 and "no index at" in p.stderr and p.stdout == ""
+    p = run("rag", "tune", "--index", str(index_dir), "--minutes", "0", check=False)
+    assert p.returncode == 1 and "--minutes must be positive" in p.stderr
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"passage": "no question here"}\n')
+    p = run("rag", "tune", "--index", str(index_dir), "--pairs", str(pairs), "--minutes", "1", check=False)
+    assert p.returncode == 1 and 'line 1: no "question"' in p.stderr

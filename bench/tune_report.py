@@ -1,0 +1,140 @@
+"""Before/after tables for `rag tune` on real judged data -> a section of docs/EVAL.md.
+
+    .venv/bin/python bench/tune_report.py               # about 2 hours on 2 cores
+    .venv/bin/python bench/tune_report.py --runs scifact
+
+Each run tunes on a dataset's corpus (`rag.tune.tune_dataset`, the same code as
+`python -m rag tune --dataset`) and evaluates on its test queries, which training
+never sees: the untuned encoder, the tuned one, and the trained cross-encoder
+reranking either's hybrid top candidates. squad-a is split by article: questions
+of half the articles train, the other half's are the test. The section between
+the markers in docs/EVAL.md is replaced; bench/eval_report.py keeps it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.embedder import SentenceTransformerEmbedder  # noqa: E402
+from ingest.models import go_offline_if_unreachable  # noqa: E402
+from ingest.settings import Settings  # noqa: E402
+from rag.evaluate import corpus_index, evaluate, load_dataset  # noqa: E402
+from rag.pipeline import Models  # noqa: E402
+from rag.rerank import CrossEncoderReranker  # noqa: E402
+from rag.tune import TuneOptions, tune_dataset  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+BEGIN, END = "<!-- bench/tune_report.py: begin -->", "<!-- bench/tune_report.py: end -->"
+RUNS = {  # name: (label, dataset, train split or None for synthetic questions only, LLM questions, test queries)
+    "scifact": ("SciFact: its train qrels + inverse-cloze questions", "scifact", "train", 0, None),
+    "cranfield": ("Cranfield: synthetic questions only (LLM + inverse cloze)", "cranfield", None, 200, None),
+    "squad-synthetic": ("squad-a by article: synthetic questions only (LLM + inverse cloze)", "squad-a-by-article", None, 200, 500),
+    "squad-judged": ("squad-a by article: judged questions of half the articles + inverse cloze", "squad-a-by-article", "train", 0, 500),
+}
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query")
+
+
+def squad_by_article(cache: Path) -> Path:
+    """squad-a with qrels/train.tsv (questions of every other article, by title) and
+    qrels/test.tsv (the rest), written once under the cache, never into the repo."""
+    out = cache / "datasets" / "squad-a-by-article"
+    if (out / "qrels" / "test.tsv").exists():
+        return out
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (out / name).write_bytes((DATA / "squad-a" / name).read_bytes())
+    qa = [json.loads(line) for line in open(DATA / "squad-a" / "qa.jsonl", encoding="utf-8")]
+    train_titles = set(sorted({q["title"] for q in qa})[0::2])
+    for split, wanted in (("train", True), ("test", False)):
+        rows = [f"{q['id']}\t{q['context_id']}\t1\n" for q in qa if (q["title"] in train_titles) == wanted]
+        (out / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows), encoding="utf-8")
+    return out
+
+
+def one_run(name: str, settings: Settings, minutes: float) -> list[str]:
+    label, dataset, split, llm_questions, limit = RUNS[name]
+    folder = squad_by_article(Path(settings.cache)) if dataset == "squad-a-by-article" else DATA / dataset
+    options = TuneOptions(time_budget_s=60 * minutes, llm_questions=llm_questions, heldout=0.1)
+    t = time.perf_counter()
+    report = tune_dataset(folder, split or "none", settings, options, progress=True)
+    tune_s = time.perf_counter() - t
+
+    test = load_dataset(folder, "test")
+    base = Models(settings).embedder
+    tuned = SentenceTransformerEmbedder(report["embedder"])
+    reranker = CrossEncoderReranker(report["reranker"])
+    rows = []
+    for who, embedder in (("untuned", base), ("tuned", tuned)):
+        index = corpus_index(test, embedder, settings.cache, progress=True)
+        for mode in ("dense", "hybrid", "rerank"):
+            r = evaluate(test, index, embedder, settings, mode, reranker=reranker if mode == "rerank" else None, limit=limit)
+            what = {"dense": "dense", "hybrid": "hybrid", "rerank": "hybrid + trained reranker"}[mode]
+            rows.append((f"{who} encoder, {what}", r))
+    baseline = rows[1][1]["ndcg@10"]
+    n_queries = rows[0][1]["queries"]
+    seconds = report["seconds"]
+    training = report["training"]
+    lines = [
+        f"### {label}",
+        "",
+        f"Training questions: {report['examples']} (held out: {report['examples']['heldout']}). "
+        f"`rag tune` took {tune_s / 60:.1f} min in all (budget {minutes:.0f} min): "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items() if k != "total")
+        + f", encoder training {training['biencoder']['seconds']:.0f} s ({training['biencoder']['steps']} of {training['biencoder']['planned_steps']} planned steps), "
+        f"reranker training {training['cross-encoder']['seconds']:.0f} s ({training['cross-encoder']['steps']} of {training['cross-encoder']['planned_steps']} steps); bf16 {training['biencoder']['bf16']}.",
+        "",
+        f"Test: {n_queries} queries of the test split, never trained on. Reranking reads the fused top {settings.rerank_depth}.",
+        "",
+        "| | nDCG@10 | Δ vs untuned hybrid | Recall@10 | Recall@100 | MRR@10 | ms/query |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {who} | {r['ndcg@10']:.4f} | {r['ndcg@10'] - baseline:+.4f} | {r['recall@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} | {r['ms_per_query']:.0f} |" for who, r in rows],
+        "",
+    ]
+    (Path(settings.cache) / "tuned" / f"report-{name}.json").write_text(json.dumps({"tune": report, "rows": rows}, indent=1))
+    return lines
+
+
+def write_section(path: Path, body: list[str]) -> None:
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = "\n".join([BEGIN, *body, END])
+    if BEGIN in old and END in old:
+        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END) :]
+    else:
+        text = old.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--minutes", type=float, default=30.0, help="time budget of each tuning run")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
+    args = ap.parse_args()
+    go_offline_if_unreachable()
+    settings = replace(Settings.from_env(), reranker="none")
+    t0 = time.perf_counter()
+    body = [
+        "## Tuning on the collection (`rag tune`)",
+        "",
+        "Produced by `.venv/bin/python bench/tune_report.py` — do not edit by hand.",
+        f"Run on {time.strftime('%Y-%m-%d')}; the untuned rows are the same run's baseline.",
+        "",
+    ]
+    for name in args.runs:
+        body += one_run(name, settings, args.minutes)
+        body_so_far = body + [f"_{time.perf_counter() - t0:.0f} s so far._", ""]
+        write_section(Path(args.out), body_so_far)
+    print("\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

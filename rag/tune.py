@@ -1,0 +1,341 @@
+"""Train the retrievers on a collection's own passages (`python -m rag tune`).
+
+1. Questions: judged pairs the user gives, one LLM-written question for some chunks
+   (within a share of the time budget) and an inverse-cloze query for every chunk.
+2. Held out: the questions of a share of the passages (judged and LLM ones, never
+   cloze) are kept aside, untouched by training.
+3. Hard negatives are mined with the current BM25 + dense search, fused as `search()` fuses.
+4. The dual encoder is fine-tuned and a cross-encoder trained from the bundled MiniLM.
+5. The held-out questions are searched before and after (dense, hybrid, hybrid +
+   rerank). A tuned model is adopted only if it does at least as well as what it
+   replaces: an undertrained reranker is far worse than none (DESIGN.md).
+
+Every stage leaves its result in the work folder and a rerun with the same inputs
+picks up from there, so an interrupted run loses at most a few minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ingest.embedder import Embedder, SentenceTransformerEmbedder
+from ingest.index import Index
+from ingest.settings import Settings
+from ingest.types import Chunk
+
+from .evaluate import Dataset, _QueryVectors, evaluate
+from .train import TrainConfig, pick_device, train
+from .triples import ORIGINS, Example, cloze_examples, llm_examples, load_examples, save_examples, split_heldout, with_negatives
+
+log = logging.getLogger(__name__)
+
+MINE_DEPTH = 30  # hard negatives come from the fused top 30
+EMBEDDER_SHARE = 0.4  # of the training time left; the cross-encoder gets what remains after it
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    time_budget_s: float = 1800.0  # the whole run: questions, mining, training, re-embedding
+    llm_questions: int = 200  # chunks that get an LLM-written question (0: none)
+    llm_share: float = 0.25  # at most this share of the budget goes to writing questions
+    cloze: bool = True
+    cloze_max: int = 1000  # inverse-cloze questions from at most this many chunks (bounds mining and training)
+    asked_repeats: int = 2  # judged and LLM questions are worth more than cloze ones: each is trained on this often
+    heldout: float = 0.2  # share of the asked passages held out for the before/after check
+    seed: int = 0
+    device: str | None = None
+    embedder: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, batch_size=32, negatives=1, lr=3e-5, max_length=256))
+    reranker: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, batch_size=8, negatives=3, lr=3e-5, max_length=256))
+
+
+def work_folder(cache: str | Path, name: str, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(cache) / "tuned" / f"{name}-{digest}"
+
+
+def questions(chunks: list[Chunk], judged: list[Example], generator_factory, options: TuneOptions, progress: bool) -> list[Example]:
+    """Judged pairs, then LLM questions for a random sample of chunks, then cloze."""
+    from tqdm import tqdm
+
+    rng = random.Random(options.seed)
+    out = list(judged)
+    if options.llm_questions and generator_factory is not None:
+        sample = rng.sample(chunks, min(options.llm_questions, len(chunks)))
+        ask = question_writer(generator_factory())
+        deadline = time.monotonic() + options.time_budget_s * options.llm_share
+        with tqdm(total=len(sample), desc="writing questions", unit="q", disable=not progress) as bar:
+            out += llm_examples(sample, ask, should_stop=lambda: time.monotonic() > deadline, on_each=lambda: bar.update(1))
+    if options.cloze:
+        out += cloze_examples(rng.sample(chunks, min(options.cloze_max, len(chunks))), rng)
+    return out
+
+
+def judged_from_dataset(dataset: Dataset) -> list[Example]:
+    """Judged pairs from a BEIR dataset's qrels (one example per relevant document)."""
+    return [Example(dataset.queries[q], doc, "judged") for q, docs in dataset.qrels.items() if q in dataset.queries for doc, grade in docs.items() if grade > 0]
+
+
+def question_writer(generator, passage_tokens: int = 200):
+    """`ask(passage) -> model output` for rag.triples.llm_examples."""
+    import prompts
+
+    from .generate import focus, neutralise
+
+    def ask(passage: str) -> str:
+        text = focus(neutralise(" ".join(passage.split())), "", passage_tokens, generator.count_tokens)
+        prompt = prompts.render("question_completion", passage=text)
+        return "".join(generator.stream(prompt, max_tokens=40, stop=["\n", "Passage:"]))
+
+    return ask
+
+
+def mine(examples: list[Example], index: Index, embedder: Embedder, settings: Settings, negatives: int, seed: int) -> list[Example]:
+    """Attach hard negatives from the fused BM25 + dense top `MINE_DEPTH`."""
+    from .pipeline import search
+    from .retrievers import retrievers_for
+
+    queries = [e.query for e in examples]
+    retrievers = retrievers_for(index, _QueryVectors(embedder, queries), settings)
+    rankings = [[h.chunk.chunk_id for h in search(retrievers, q, MINE_DEPTH, "hybrid", settings)[0]] for q in queries]
+    relevant: dict[str, set[str]] = {}
+    for e in examples:
+        relevant.setdefault(e.query, set()).add(e.positive_id)
+    chunks = {c.chunk_id: c for c in index.chunks}
+    return with_negatives(examples, rankings, chunks, negatives, random.Random(seed), relevant)
+
+
+def heldout_qrels(heldout: list[Example]) -> dict[str, dict[str, int]]:
+    """Held-out question -> its relevant chunks (a judged question may have several)."""
+    qrels: dict[str, dict[str, int]] = {}
+    for e in heldout:
+        qrels.setdefault(e.query, {})[e.positive_id] = 1
+    return qrels
+
+
+def heldout_metrics(heldout: list[Example], index: Index, embedder: Embedder, settings: Settings) -> dict:
+    """nDCG@10 / Recall@10 / MRR@10 of the held-out questions for dense and hybrid search."""
+    if not heldout:
+        return {}
+    qrels = heldout_qrels(heldout)
+    data = Dataset("held-out", {}, {q: q for q in qrels}, qrels)
+    keep = ("ndcg@10", "recall@10", "mrr@10", "ms_per_query")
+    return {m: {k: evaluate(data, index, embedder, settings, m)[k] for k in keep} for m in ("dense", "hybrid")}
+
+
+RERANK_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def calibrate_rerank(heldout: list[Example], index: Index, embedder: Embedder, settings: Settings, reranker) -> dict:
+    """Score each held-out question's fused top `rerank_depth` once, then find the mix
+    weight (rag.fusion.interpolate) with the best nDCG@10, beside hybrid search alone."""
+    from .evaluate import mrr_at_k, ndcg_at_k, recall_at_k
+    from .fusion import interpolate
+    from .pipeline import search
+    from .retrievers import retrievers_for
+
+    if not heldout:
+        return {}
+    qrels = heldout_qrels(heldout)
+    retrievers = retrievers_for(index, _QueryVectors(embedder, list(qrels)), settings)
+    totals = {w: [0.0, 0.0, 0.0] for w in (0.0, *RERANK_WEIGHTS)}  # 0.0: hybrid alone
+    t = time.perf_counter()
+    for query, relevant in qrels.items():
+        hits = search(retrievers, query, 100, "hybrid", settings)[0]
+        head, tail = hits[: settings.rerank_depth], [h.chunk.chunk_id for h in hits[settings.rerank_depth :]]
+        scores = reranker.score(query, [h.chunk.indexed_text for h in head])
+        for w in totals:
+            mixed = interpolate([h.score for h in head], scores, w)
+            ranking = [head[i].chunk.chunk_id for i in sorted(range(len(head)), key=lambda i: -mixed[i])] + tail
+            totals[w] = [a + b for a, b in zip(totals[w], (ndcg_at_k(ranking, relevant), recall_at_k(ranking, relevant, 10), mrr_at_k(ranking, relevant)))]
+    n = len(qrels)
+    best = max(RERANK_WEIGHTS, key=lambda w: totals[w][0])  # ties: the smaller weight
+    metrics = lambda w: {"ndcg@10": round(totals[w][0] / n, 4), "recall@10": round(totals[w][1] / n, 4), "mrr@10": round(totals[w][2] / n, 4)}
+    return {
+        "weight": best,
+        "rerank": metrics(best) | {"ms_per_query": round(1000 * (time.perf_counter() - t) / n, 1)},
+        "hybrid": metrics(0.0),
+        "ndcg@10_by_weight": {w: round(totals[w][0] / n, 4) for w in RERANK_WEIGHTS},
+    }
+
+
+def reembed(index: Index, embedder: Embedder, progress: bool, cache_dir: str | Path | None = None) -> Index:
+    """The same chunks and lexical index with vectors from `embedder` (cached under
+    `cache_dir` when given, as evaluation caches corpus vectors)."""
+    from .evaluate import _embed_with_progress, cached_vectors
+
+    texts = [c.indexed_text for c in index.chunks]
+    if cache_dir is None:
+        vectors = _embed_with_progress(embedder, texts, "re-embedding", progress, batch=64)
+    else:
+        vectors = cached_vectors(embedder, texts, cache_dir, index.chunks[0].source if index.chunks else "empty", progress)
+    return replace(index, embedder=embedder.name, vectors=vectors, dense=None)
+
+
+def run(index: Index, judged: list[Example], base_embedder: Embedder, settings: Settings, options: TuneOptions, folder: Path, *, generator_factory=None, progress: bool = True, cache_vectors: bool = False) -> tuple[dict, Index | None]:
+    """Tune on `index`'s chunks; returns the report and the index re-embedded with the
+    tuned encoder (None when the encoder was not adopted)."""
+    t0 = time.monotonic()
+    folder.mkdir(parents=True, exist_ok=True)
+    report: dict = {"folder": str(folder), "device": pick_device(options.device), "options": asdict(options), "seconds": {}}
+    examples = _examples(index, judged, base_embedder, settings, options, folder, generator_factory, progress, report["seconds"])
+    train_set, heldout = split_heldout(examples, options.heldout, random.Random(options.seed))
+    report["examples"] = {o: sum(e.origin == o for e in train_set) for o in ORIGINS} | {"heldout": len(heldout)}
+    report["heldout_before"] = heldout_metrics(heldout, index, base_embedder, settings)
+    deadline = t0 + options.time_budget_s - _reembed_estimate(index, base_embedder) - 0.05 * options.time_budget_s  # 5%: the held-out check
+    report["training"] = _train_both(index, train_set, settings, options, folder, deadline, report["device"], progress)
+
+    t = time.monotonic()
+    tuned_embedder = SentenceTransformerEmbedder(str(folder / "embedder" / "model"), device=report["device"])
+    tuned_index = reembed(index, tuned_embedder, progress, settings.cache if cache_vectors else None)
+    report["seconds"]["reembed"] = round(time.monotonic() - t, 1)
+    report.update(_judge(heldout, index, base_embedder, tuned_index, tuned_embedder, settings, folder, report["heldout_before"]))
+    report["seconds"]["total"] = round(time.monotonic() - t0, 1)
+    (folder / "report.json").write_text(json.dumps(report, indent=1))
+    return report, (tuned_index if report["adopt_embedder"] else None)
+
+
+def _examples(index, judged, embedder, settings, options, folder: Path, generator_factory, progress, seconds: dict) -> list[Example]:
+    """Questions with hard negatives, from examples.jsonl when an earlier run made them."""
+    cached = folder / "examples.jsonl"
+    if cached.exists():
+        return load_examples(cached)
+    t = time.monotonic()
+    asked = questions(index.chunks, judged, generator_factory, options, progress)
+    seconds["questions"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    examples = mine(asked, index, embedder, settings, max(options.embedder.negatives, options.reranker.negatives), options.seed)
+    seconds["mining"] = round(time.monotonic() - t, 1)
+    save_examples(examples, cached)
+    return examples
+
+
+def _train_both(index: Index, train_set: list[Example], settings: Settings, options: TuneOptions, folder: Path, deadline: float, device: str, progress: bool) -> dict:
+    """The encoder gets EMBEDDER_SHARE of the time left, the cross-encoder the rest;
+    a model an earlier run finished is reused."""
+    texts = {c.chunk_id: c.indexed_text for c in index.chunks}
+    weighted = [e for e in train_set if e.origin != "cloze"] * options.asked_repeats + [e for e in train_set if e.origin == "cloze"]
+    trained = {}
+    for kind, config, share in (("biencoder", options.embedder, EMBEDDER_SHARE), ("cross-encoder", options.reranker, 1.0)):
+        out = folder / ("embedder" if kind == "biencoder" else "reranker")
+        if (out / "train.json").exists():
+            trained[kind] = json.loads((out / "train.json").read_text())
+            continue
+        budget = max(60.0, (deadline - time.monotonic()) * share)
+        trained[kind] = train(kind, settings.embedder, weighted, texts, out, replace(config, seed=options.seed, time_budget_s=budget), device=device, progress=progress)
+    return trained
+
+
+def _judge(heldout, index, base_embedder, tuned_index, tuned_embedder, settings, folder: Path, before: dict) -> dict:
+    """The held-out check: adopt the encoder if hybrid search does at least as well, and
+    the reranker (at its calibrated weight) if it beats the hybrid search it reorders."""
+    from .rerank import CrossEncoderReranker
+
+    after = heldout_metrics(heldout, tuned_index, tuned_embedder, settings)
+    adopt_embedder = bool(after) and after["hybrid"]["ndcg@10"] >= before["hybrid"]["ndcg@10"]
+    live_index, live_embedder = (tuned_index, tuned_embedder) if adopt_embedder else (index, base_embedder)
+    calibration = calibrate_rerank(heldout, live_index, live_embedder, settings, CrossEncoderReranker(str(folder / "reranker" / "model")))
+    return {
+        "heldout_after": {**after, "rerank": calibration["rerank"]} if calibration else {},
+        "rerank_calibration": calibration,
+        "rerank_weight": calibration.get("weight", 1.0),
+        "adopt_embedder": adopt_embedder,
+        "adopt_reranker": bool(calibration) and calibration["rerank"]["ndcg@10"] > calibration["hybrid"]["ndcg@10"],
+        "embedder": str(folder / "embedder" / "model"),
+        "reranker": str(folder / "reranker" / "model"),
+    }
+
+
+def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, pairs: str | None = None, generator=None, progress: bool = True) -> dict:
+    """Tune on an index folder, then write a generation that uses what was adopted.
+
+    Args:
+        generator: writes the synthetic questions; default: the LLM `settings` name.
+
+    Raises:
+        ValueError: the index is empty, or changed while tuning (a rerun resumes).
+    """
+    from ingest import index as store
+    from ingest.embedder import embedder_from
+
+    from .pipeline import Models
+    from .triples import judged_from_jsonl
+
+    folder = Path(folder)
+    embedder = embedder_from(settings)
+    index = store.load(folder, embedder.name)
+    if not len(index):
+        raise ValueError(f"{folder} holds no passages; index some documents first")
+    judged = judged_from_jsonl(pairs, index.chunks) if pairs else []
+    key = {"index": str(folder.resolve()), "generation": index.generation, "pairs": _digest(pairs), "embedder": embedder.name, "options": asdict(options)}
+    work = work_folder(settings.cache, folder.name, key)
+    factory = (lambda: generator) if generator is not None else (lambda: Models(settings, embedder=embedder).generator)
+    report, tuned = run(index, judged, embedder, settings, options, work, generator_factory=factory, progress=progress)
+    if report["adopt_embedder"] or report["adopt_reranker"]:
+        adopt(folder, report, tuned, embedder.name, index.generation)
+    return report
+
+
+def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int) -> None:
+    """Write a generation that uses the adopted models: the re-embedded index when the
+    encoder was adopted, and the manifest's `tuned` record that `Settings.for_index` reads.
+
+    Raises:
+        ValueError: another write landed since tuning began (a rerun redoes only this).
+    """
+    from ingest import index as store
+
+    with store.write_lock(folder):
+        current = store.load(folder)  # whatever it holds now: only its generation matters
+        if current.generation != generation:
+            raise ValueError(f"{folder} changed while tuning; run the same command again (trained models are kept, only re-embedding is redone)")
+        updated = tuned if tuned is not None else current
+        updated.generation, updated.documents = current.generation, current.documents
+        updated.tuned = {
+            "from": current.tuned.get("from") or base_embedder,
+            "embedder": report["embedder"] if tuned is not None else None,
+            "reranker": report["reranker"] if report["adopt_reranker"] else None,
+            "rerank_weight": report["rerank_weight"],
+            "report": str(Path(report["folder"]) / "report.json"),
+        }
+        store.save(updated, folder)
+
+
+def tune_dataset(dataset_dir: str | Path, split: str, settings: Settings, options: TuneOptions, *, pairs: str | None = None, progress: bool = True) -> dict:
+    """Tune on a BEIR dataset's corpus (judged pairs from qrels/`split`.tsv when it
+    exists); evaluate the result on its test split with `rag eval --embedder ... --reranker ...`."""
+    from ingest.embedder import embedder_from
+
+    from .evaluate import corpus_index, load_dataset
+    from .pipeline import Models
+    from .triples import judged_from_jsonl
+
+    embedder = embedder_from(settings)
+    has_split = (Path(dataset_dir) / "qrels" / f"{split}.tsv").exists()
+    data = load_dataset(dataset_dir, split if has_split else "test")
+    index = corpus_index(data, embedder, settings.cache, progress)
+    judged = (judged_from_dataset(data) if has_split else []) + (judged_from_jsonl(pairs, index.chunks) if pairs else [])
+    key = {"dataset": str(Path(dataset_dir).resolve()), "split": split if has_split else None, "pairs": _digest(pairs), "embedder": embedder.name, "options": asdict(options)}
+    work = work_folder(settings.cache, data.name, key)
+    models = Models(settings, embedder=embedder)
+    report, _ = run(index, judged, embedder, settings, options, work, generator_factory=lambda: models.generator, progress=progress, cache_vectors=True)
+    return report
+
+
+def _digest(path: str | None) -> str | None:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path else None
+
+
+def _reembed_estimate(index: Index, embedder: Embedder, sample: int = 32) -> float:
+    """Seconds to embed every chunk again, from timing a sample."""
+    chunks = index.chunks[:sample]
+    if not chunks:
+        return 0.0
+    t = time.monotonic()
+    embedder.embed([c.indexed_text for c in chunks])
+    return (time.monotonic() - t) * len(index.chunks) / len(chunks)
