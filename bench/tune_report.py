@@ -71,12 +71,14 @@ def one_run(name: str, settings: Settings, minutes: float) -> list[str]:
     base = Models(settings).embedder
     tuned = SentenceTransformerEmbedder(report["embedder"])
     reranker = CrossEncoderReranker(report["reranker"])
+    weight = report["rerank_weight"]
+    mixed = replace(settings, rerank_weight=weight)
     rows = []
     for who, embedder in (("untuned", base), ("tuned", tuned)):
         index = corpus_index(test, embedder, settings.cache, progress=True)
         for mode in ("dense", "hybrid", "rerank"):
-            r = evaluate(test, index, embedder, settings, mode, reranker=reranker if mode == "rerank" else None, limit=limit)
-            what = {"dense": "dense", "hybrid": "hybrid", "rerank": "hybrid + trained reranker"}[mode]
+            r = evaluate(test, index, embedder, mixed, mode, reranker=reranker if mode == "rerank" else None, limit=limit)
+            what = {"dense": "dense", "hybrid": "hybrid", "rerank": f"hybrid + trained reranker (weight {weight})"}[mode]
             rows.append((f"{who} encoder, {what}", r))
     baseline = rows[1][1]["ndcg@10"]
     n_queries = rows[0][1]["queries"]
@@ -91,7 +93,9 @@ def one_run(name: str, settings: Settings, minutes: float) -> list[str]:
         + f", encoder training {training['biencoder']['seconds']:.0f} s ({training['biencoder']['steps']} of {training['biencoder']['planned_steps']} planned steps), "
         f"reranker training {training['cross-encoder']['seconds']:.0f} s ({training['cross-encoder']['steps']} of {training['cross-encoder']['planned_steps']} steps); bf16 {training['biencoder']['bf16']}.",
         "",
-        f"Test: {n_queries} queries of the test split, never trained on. Reranking reads the fused top {settings.rerank_depth}.",
+        f"Test: {n_queries} queries of the test split, never trained on. Reranking reads the fused top {settings.rerank_depth} and mixes",
+        f"its scores with the fused ones at the weight calibrated on the held-out questions ({weight}; by weight: {report['rerank_calibration'].get('ndcg@10_by_weight')}).",
+        f"Held-out check: encoder {'adopted' if report['adopt_embedder'] else 'not adopted'}, reranker {'adopted' if report['adopt_reranker'] else 'not adopted'}.",
         "",
         "| | nDCG@10 | Δ vs untuned hybrid | Recall@10 | Recall@100 | MRR@10 | ms/query |",
         "|---|---|---|---|---|---|---|",

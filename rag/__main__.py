@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--bm25-weight", type=float, help="SOURCED_BM25_WEIGHT")
     e.add_argument("--dense-weight", type=float, help="SOURCED_DENSE_WEIGHT")
     e.add_argument("--ann", choices=["auto", "flat", "hnsw"], help="SOURCED_ANN")
+    e.add_argument("--rerank-weight", type=float, help="the reranker's share against the fused score, 0-1 (SOURCED_RERANK_WEIGHT)")
     _common(e)
     ea = sub.add_parser("eval-answers", help="answer quality (EM, F1, citation precision, refusals) on SQuAD-style data")
     ea.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, qa.jsonl and qrels/")
@@ -106,7 +107,7 @@ def _eval(args) -> int:
 
     settings = Settings.from_env(
         embedder=args.embedder, reranker=args.reranker, fusion=args.fusion, rrf_k=args.rrf_k, depth=args.depth,
-        bm25_weight=args.bm25_weight, dense_weight=args.dense_weight, ann=args.ann,
+        bm25_weight=args.bm25_weight, dense_weight=args.dense_weight, ann=args.ann, rerank_weight=args.rerank_weight,
     )
     mode = args.mode or "hybrid"
     if args.limit is not None and args.limit < 1:
@@ -120,7 +121,7 @@ def _eval(args) -> int:
         print(f"note: {models.reranker_reason}", file=sys.stderr)
     result = evaluate(dataset, index, models.embedder, settings, mode, reranker=reranker, limit=args.limit)
     result["split"] = args.split
-    result["settings"] = {k: getattr(settings, k) for k in ("fusion", "rrf_k", "depth", "bm25_weight", "dense_weight", "rerank_depth")}
+    result["settings"] = {k: getattr(settings, k) for k in ("fusion", "rrf_k", "depth", "bm25_weight", "dense_weight", "rerank_depth", "rerank_weight")}
     result["models"] = {"embedder": models.embedder.name, "reranker": reranker.name if reranker else None}
     if args.json:
         print(json.dumps(result))
@@ -185,7 +186,7 @@ def _tune_summary(report: dict) -> str:
         for mode, m in report.get(key, {}).items():
             lines.append(f"held-out {label:<6} {mode:<7} nDCG@10 {m['ndcg@10']:.3f}  Recall@10 {m['recall@10']:.3f}")
     lines.append(f"tuned encoder {'adopted' if report['adopt_embedder'] else 'not adopted'}: {report['embedder']}")
-    lines.append(f"trained reranker {'adopted' if report['adopt_reranker'] else 'not adopted'}: {report['reranker']}")
+    lines.append(f"trained reranker {'adopted' if report['adopt_reranker'] else 'not adopted'} (weight {report['rerank_weight']}): {report['reranker']}")
     lines.append(f"{report['seconds']['total']:.0f} s in all: {report['seconds']}")
     return "\n".join(lines)
 
