@@ -95,6 +95,12 @@ def test_tune_an_index_end_to_end(guide_index, tmp_path):
     else:
         assert after["generation"] == before["generation"], "nothing adopted: the index is untouched"
 
+    from rag.pipeline import Collection, Models
+
+    chosen = settings.for_index(folder)
+    assert (chosen.embedder == report["embedder"]) == report["adopt_embedder"]
+    hits, _ = Collection(folder, Models(chosen)).search("How often should the boiler be descaled?", 3, "rerank")
+    assert len(hits) == 3, "the collection answers with whatever models it adopted"
 
 
 @pytest.mark.slow
