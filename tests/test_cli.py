@@ -98,3 +98,23 @@ def test_tune_refuses_bad_arguments_with_a_message(tmp_path, index_dir):
     pairs.write_text('{"passage": "no question here"}\n')
     p = run("rag", "tune", "--index", str(index_dir), "--pairs", str(pairs), "--minutes", "1", check=False)
     assert p.returncode == 1 and 'line 1: no "question"' in p.stderr
+
+
+@pytest.mark.slow
+def test_tune_a_beir_dataset_then_evaluate_with_the_tuned_models(tmp_path, monkeypatch):
+    from tests.rag.test_tune import PAIRS, TOPICS
+
+    data = tmp_path / "mini"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": t, "text": x}) + "\n" for i, (t, x) in enumerate(TOPICS)))
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": q}) + "\n" for i, (q, _) in enumerate(PAIRS)))
+    for split, rows in (("train", range(0, 6)), ("test", range(6, 8))):
+        (data / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in rows))
+    monkeypatch.setenv("SOURCED_CACHE", str(tmp_path / "cache"))
+    report = json.loads(run("rag", "tune", "--dataset", str(data), "--minutes", "5", "--json").stdout)
+    assert report["examples"]["judged"] + report["examples"]["heldout"] == 6 and 1 <= report["examples"]["cloze"] <= 8
+    assert report["training"]["biencoder"]["steps"] >= 1 and str(tmp_path / "cache") in report["embedder"]
+    out = json.loads(run("rag", "eval", "--dataset", str(data), "--mode", "rerank", "--embedder", report["embedder"], "--reranker", report["reranker"], "--rerank-weight", str(report["rerank_weight"]), "--json").stdout)
+    assert out["queries"] == 2 and 0 <= out["ndcg@10"] <= 1
+    assert out["models"] == {"embedder": report["embedder"], "reranker": report["reranker"]}
+    assert out["settings"]["rerank_weight"] == report["rerank_weight"]
