@@ -61,6 +61,17 @@ def overlap_at_k(approx: list[str], exact: list[str], k: int = 10) -> float:
     return len(truth & set(approx[:k])) / len(truth) if truth else 1.0
 
 
+def paired_gain(new: list[float], old: list[float]) -> tuple[float, float]:
+    """Mean per-query improvement of `new` over `old` and its standard error (sample
+    standard deviation of the differences / sqrt(n); 0 with fewer than two queries)."""
+    if len(new) != len(old):
+        raise ValueError(f"need one score per query in both runs; got {len(new)} and {len(old)}")
+    d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
+    if d.size == 0:
+        return 0.0, 0.0
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0
+
+
 # ---------------------------------------------------------------- data
 
 

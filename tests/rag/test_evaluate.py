@@ -83,3 +83,13 @@ def test_hnsw_is_used_above_the_threshold_and_checked_against_exact(tiny_beir, t
     index = corpus_index(ds, hash_embedder, tmp_path / "cache", progress=False)
     result = evaluate(ds, index, hash_embedder, Settings(ann="auto", ann_threshold=2), "dense")
     assert result["ann"] == "hnsw" and result["ann_recall@10"] == pytest.approx(1.0)
+
+
+def test_paired_gain_is_the_mean_difference_and_its_standard_error():
+    from rag.evaluate import paired_gain
+
+    gain, se = paired_gain([0.5, 0.7, 0.9], [0.4, 0.5, 0.6])
+    assert gain == pytest.approx(0.2) and se == pytest.approx(0.1 / 3**0.5)
+    assert paired_gain([], []) == (0.0, 0.0) and paired_gain([1.0], [0.0]) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="one score per query"):
+        paired_gain([1.0], [])

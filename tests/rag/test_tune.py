@@ -167,3 +167,12 @@ def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open
     encoder.rmdir()
     with pytest.raises(ValueError, match="tuned encoder that is gone"):
         default.for_index(folder)
+
+
+def test_only_a_gain_beyond_its_noise_is_adopted():
+    from rag.tune import clearly_better
+
+    assert clearly_better([0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.8])["adopt"], "a steady gain"
+    noisy = clearly_better([1.0, 0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0, 0.5])
+    assert noisy["gain"] > 0 and not noisy["adopt"], "a small mean gain among large swings is noise"
+    assert not clearly_better([0.5, 0.5], [0.5, 0.5])["adopt"] and not clearly_better([], [])["adopt"]
