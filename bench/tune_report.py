@@ -59,14 +59,15 @@ def squad_by_article(cache: Path) -> Path:
     return out
 
 
-def one_run(name: str, settings: Settings, minutes: float) -> list[str]:
+def one_run(name: str, settings: Settings, minutes: float, reuse: bool = False) -> list[str]:
     label, dataset, split, llm_questions, limit = RUNS[name]
     folder = squad_by_article(Path(settings.cache)) if dataset == "squad-a-by-article" else DATA / dataset
     options = TuneOptions(time_budget_s=60 * minutes, llm_questions=llm_questions, heldout=0.1)
-    t = time.perf_counter()
     report = tune_dataset(folder, split or "none", settings, options, progress=True)
-    tune_s = time.perf_counter() - t
-
+    saved = Path(settings.cache) / "tuned" / f"report-{name}.json"
+    old = json.loads(saved.read_text()) if reuse and saved.exists() else None
+    if old and old.get("rows_weight", old["tune"]["rerank_weight"]) == report["rerank_weight"]:  # same models, same weight: same test rows
+        return _section(label, report, old["tune"], [tuple(r) for r in old["rows"]], minutes, settings, saved)
     test = load_dataset(folder, "test")
     base = Models(settings).embedder
     tuned = SentenceTransformerEmbedder(report["embedder"])
@@ -80,30 +81,44 @@ def one_run(name: str, settings: Settings, minutes: float) -> list[str]:
             r = evaluate(test, index, embedder, mixed, mode, reranker=reranker if mode == "rerank" else None, limit=limit)
             what = {"dense": "dense", "hybrid": "hybrid", "rerank": f"hybrid + trained reranker (weight {weight})"}[mode]
             rows.append((f"{who} encoder, {what}", r))
+    return _section(label, report, old["tune"] if old else report, rows, minutes, settings, saved)
+
+
+def _section(label: str, report: dict, timing: dict, rows: list, minutes: float, settings: Settings, saved: Path) -> list[str]:
+    """The markdown for one run; `timing` is the report of the run that trained (with
+    --reuse, an earlier one: a rerun reuses every stage and times nothing)."""
+    weight = report["rerank_weight"]
     baseline = rows[1][1]["ndcg@10"]
     n_queries = rows[0][1]["queries"]
-    seconds = report["seconds"]
-    training = report["training"]
+    seconds = timing["seconds"]
+    training = timing["training"]
     lines = [
         f"### {label}",
         "",
         f"Training questions: {report['examples']} (held out: {report['examples']['heldout']}). "
-        f"`rag tune` took {tune_s / 60:.1f} min in all (budget {minutes:.0f} min): "
+        f"`rag tune` took {seconds['total'] / 60:.1f} min in all (budget {minutes:.0f} min): "
         + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items() if k != "total")
         + f", encoder training {training['biencoder']['seconds']:.0f} s ({training['biencoder']['steps']} of {training['biencoder']['planned_steps']} planned steps), "
         f"reranker training {training['cross-encoder']['seconds']:.0f} s ({training['cross-encoder']['steps']} of {training['cross-encoder']['planned_steps']} steps); bf16 {training['biencoder']['bf16']}.",
         "",
         f"Test: {n_queries} queries of the test split, never trained on. Reranking reads the fused top {settings.rerank_depth} and mixes",
         f"its scores with the fused ones at the weight calibrated on the held-out questions ({weight}; by weight: {report['rerank_calibration'].get('ndcg@10_by_weight')}).",
-        f"Held-out check: encoder {'adopted' if report['adopt_embedder'] else 'not adopted'}, reranker {'adopted' if report['adopt_reranker'] else 'not adopted'}.",
+        f"Held-out check ({report['examples']['heldout']} questions; adopt when the nDCG@10 gain exceeds its standard error): "
+        f"encoder {_verdict(report['adopt_embedder'], report.get('encoder_versus_untuned'))}, "
+        f"reranker {_verdict(report['adopt_reranker'], report['rerank_calibration'].get('versus_hybrid'))}.",
         "",
         "| | nDCG@10 | Δ vs untuned hybrid | Recall@10 | Recall@100 | MRR@10 | ms/query |",
         "|---|---|---|---|---|---|---|",
         *[f"| {who} | {r['ndcg@10']:.4f} | {r['ndcg@10'] - baseline:+.4f} | {r['recall@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} | {r['ms_per_query']:.0f} |" for who, r in rows],
         "",
     ]
-    (Path(settings.cache) / "tuned" / f"report-{name}.json").write_text(json.dumps({"tune": report, "rows": rows}, indent=1))
+    saved.write_text(json.dumps({"tune": timing, "rows": rows, "rows_weight": weight}, indent=1))
     return lines
+
+
+def _verdict(adopted: bool, check: dict | None) -> str:
+    detail = f" (gain {check['gain']:+.4f} ± {check['standard_error']:.4f})" if check else ""
+    return ("adopted" if adopted else "not adopted") + detail
 
 
 def write_section(path: Path, body: list[str]) -> None:
@@ -121,6 +136,7 @@ def main() -> int:
     ap.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
     ap.add_argument("--minutes", type=float, default=30.0, help="time budget of each tuning run")
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
+    ap.add_argument("--reuse", action="store_true", help="keep the saved test evaluations of models already trained when the reranker weight is unchanged (redo the held-out check and the text)")
     args = ap.parse_args()
     go_offline_if_unreachable()
     settings = replace(Settings.from_env(), reranker="none")
@@ -130,12 +146,14 @@ def main() -> int:
         "",
         "Produced by `.venv/bin/python bench/tune_report.py` — do not edit by hand.",
         f"Run on {time.strftime('%Y-%m-%d')}; the untuned rows are the same run's baseline.",
+        "Every row shows the tuned models whether or not the held-out check would adopt them; a collection",
+        "tuned with `rag tune --index` uses only what its check adopts, and keeps the untuned rows otherwise.",
         "",
     ]
-    for name in args.runs:
-        body += one_run(name, settings, args.minutes)
-        body_so_far = body + [f"_{time.perf_counter() - t0:.0f} s so far._", ""]
-        write_section(Path(args.out), body_so_far)
+    for i, name in enumerate(args.runs, start=1):
+        body += one_run(name, settings, args.minutes, args.reuse)
+        done = "" if i < len(args.runs) else " (complete)"
+        write_section(Path(args.out), body + [f"_{i} of {len(args.runs)} runs, {time.perf_counter() - t0:.0f} s{done}._", ""])
     print("\n".join(body))
     return 0
 
