@@ -29,7 +29,8 @@ from ingest.index import Index
 from ingest.settings import Settings
 from ingest.types import Chunk
 
-from .evaluate import Dataset, _QueryVectors, evaluate
+from .evaluate import Dataset, _QueryVectors
+from .heldout import calibrate_rerank, clearly_better, heldout_qrels, search_heldout
 from .train import TrainConfig, pick_device, train
 from .triples import ORIGINS, Example, cloze_examples, llm_examples, load_examples, save_examples, split_heldout, with_negatives
 
@@ -110,84 +111,6 @@ def mine(examples: list[Example], index: Index, embedder: Embedder, settings: Se
     return with_negatives(examples, rankings, chunks, negatives, random.Random(seed), relevant)
 
 
-def heldout_qrels(heldout: list[Example]) -> dict[str, dict[str, int]]:
-    """Held-out question -> its relevant chunks (a judged question may have several)."""
-    qrels: dict[str, dict[str, int]] = {}
-    for e in heldout:
-        qrels.setdefault(e.query, {})[e.positive_id] = 1
-    return qrels
-
-
-def heldout_metrics(heldout: list[Example], index: Index, embedder: Embedder, settings: Settings) -> dict:
-    """nDCG@10 / Recall@10 / MRR@10 of the held-out questions for dense and hybrid search."""
-    if not heldout:
-        return {}
-    qrels = heldout_qrels(heldout)
-    data = Dataset("held-out", {}, {q: q for q in qrels}, qrels)
-    keep = ("ndcg@10", "recall@10", "mrr@10", "ms_per_query")
-    return {m: {k: evaluate(data, index, embedder, settings, m)[k] for k in keep} for m in ("dense", "hybrid")}
-
-
-def heldout_ndcg(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings) -> list[float]:
-    """Per-question nDCG@10 of hybrid search, in `qrels` order."""
-    from .evaluate import ndcg_at_k
-    from .pipeline import search
-    from .retrievers import retrievers_for
-
-    retrievers = retrievers_for(index, _QueryVectors(embedder, list(qrels)), settings)
-    return [ndcg_at_k([h.chunk.chunk_id for h in search(retrievers, q, 10, "hybrid", settings)[0]], rel) for q, rel in qrels.items()]
-
-
-def clearly_better(new: list[float], old: list[float]) -> dict:
-    """Adopt a change only when its mean held-out gain exceeds its own standard error:
-    a gain within the noise of a few dozen synthetic questions is no evidence (on
-    squad-a, 19 held-out LLM questions showed +0.003 for an encoder that lost 0.023 on
-    real questions)."""
-    from .evaluate import paired_gain
-
-    gain, se = paired_gain(new, old)
-    return {"gain": round(gain, 4), "standard_error": round(se, 4), "adopt": bool(new) and gain > 0 and gain > se}
-
-
-RERANK_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
-
-def calibrate_rerank(heldout: list[Example], index: Index, embedder: Embedder, settings: Settings, reranker) -> dict:
-    """Score each held-out question's fused top `rerank_depth` once, then find the mix
-    weight (rag.fusion.interpolate) with the best nDCG@10, beside hybrid search alone."""
-    from .evaluate import mrr_at_k, ndcg_at_k, recall_at_k
-    from .fusion import interpolate
-    from .pipeline import search
-    from .retrievers import retrievers_for
-
-    if not heldout:
-        return {}
-    qrels = heldout_qrels(heldout)
-    retrievers = retrievers_for(index, _QueryVectors(embedder, list(qrels)), settings)
-    totals = {w: [0.0, 0.0, 0.0] for w in (0.0, *RERANK_WEIGHTS)}  # 0.0: hybrid alone
-    per_query: dict[float, list[float]] = {w: [] for w in totals}
-    t = time.perf_counter()
-    for query, relevant in qrels.items():
-        hits = search(retrievers, query, 100, "hybrid", settings)[0]
-        head, tail = hits[: settings.rerank_depth], [h.chunk.chunk_id for h in hits[settings.rerank_depth :]]
-        scores = reranker.score(query, [h.chunk.indexed_text for h in head])
-        for w in totals:
-            mixed = interpolate([h.score for h in head], scores, w)
-            ranking = [head[i].chunk.chunk_id for i in sorted(range(len(head)), key=lambda i: -mixed[i])] + tail
-            per_query[w].append(ndcg_at_k(ranking, relevant))
-            totals[w] = [a + b for a, b in zip(totals[w], (per_query[w][-1], recall_at_k(ranking, relevant, 10), mrr_at_k(ranking, relevant)))]
-    n = len(qrels)
-    best = max(RERANK_WEIGHTS, key=lambda w: totals[w][0])  # ties: the smaller weight
-    metrics = lambda w: {"ndcg@10": round(totals[w][0] / n, 4), "recall@10": round(totals[w][1] / n, 4), "mrr@10": round(totals[w][2] / n, 4)}
-    return {
-        "weight": best,
-        "rerank": metrics(best) | {"ms_per_query": round(1000 * (time.perf_counter() - t) / n, 1)},
-        "hybrid": metrics(0.0),
-        "ndcg@10_by_weight": {w: round(totals[w][0] / n, 4) for w in RERANK_WEIGHTS},
-        "versus_hybrid": clearly_better(per_query[best], per_query[0.0]),
-    }
-
-
 def reembed(index: Index, embedder: Embedder, progress: bool, cache_dir: str | Path | None = None) -> Index:
     """The same chunks and lexical index with vectors from `embedder` (cached under
     `cache_dir` when given, as evaluation caches corpus vectors)."""
@@ -210,7 +133,9 @@ def run(index: Index, judged: list[Example], base_embedder: Embedder, settings: 
     examples = _examples(index, judged, base_embedder, settings, options, folder, generator_factory, progress, report["seconds"])
     train_set, heldout = split_heldout(examples, options.heldout, random.Random(options.seed))
     report["examples"] = {o: sum(e.origin == o for e in train_set) for o in ORIGINS} | {"heldout": len(heldout)}
-    report["heldout_before"] = heldout_metrics(heldout, index, base_embedder, settings)
+    qrels = heldout_qrels(heldout)
+    before = search_heldout(qrels, index, base_embedder, settings)
+    report["heldout_before"] = {m: before[m] for m in ("dense", "hybrid")} if before else {}
     deadline = t0 + options.time_budget_s - _reembed_estimate(index, base_embedder) - 0.05 * options.time_budget_s  # 5%: the held-out check
     report["training"] = _train_both(index, train_set, settings, options, folder, deadline, report["device"], progress)
 
@@ -218,7 +143,7 @@ def run(index: Index, judged: list[Example], base_embedder: Embedder, settings: 
     tuned_embedder = SentenceTransformerEmbedder(str(folder / "embedder" / "model"), device=report["device"])
     tuned_index = reembed(index, tuned_embedder, progress, settings.cache if cache_vectors else None)
     report["seconds"]["reembed"] = round(time.monotonic() - t, 1)
-    report.update(_judge(heldout, index, base_embedder, tuned_index, tuned_embedder, settings, folder))
+    report.update(_judge(qrels, before, index, base_embedder, tuned_index, tuned_embedder, settings, folder))
     report["seconds"]["total"] = round(time.monotonic() - t0, 1)
     (folder / "report.json").write_text(json.dumps(report, indent=1))
     return report, (tuned_index if report["adopt_embedder"] else None)
@@ -255,20 +180,19 @@ def _train_both(index: Index, train_set: list[Example], settings: Settings, opti
     return trained
 
 
-def _judge(heldout, index, base_embedder, tuned_index, tuned_embedder, settings, folder: Path) -> dict:
-    """The held-out check: adopt the encoder if hybrid search with it is clearly better,
-    and the reranker (at its calibrated weight) if it clearly beats the hybrid search
-    it reorders (see `clearly_better`)."""
+def _judge(qrels: dict, before: dict, index, base_embedder, tuned_index, tuned_embedder, settings, folder: Path) -> dict:
+    """The held-out check (rag.heldout): adopt the encoder if hybrid search with it is
+    clearly better, and the reranker (at its calibrated weight) if it clearly beats
+    the hybrid search it reorders."""
     from .rerank import CrossEncoderReranker
 
-    after = heldout_metrics(heldout, tuned_index, tuned_embedder, settings)
-    qrels = heldout_qrels(heldout)
-    encoder = clearly_better(heldout_ndcg(qrels, tuned_index, tuned_embedder, settings), heldout_ndcg(qrels, index, base_embedder, settings)) if qrels else {}
+    after = search_heldout(qrels, tuned_index, tuned_embedder, settings)
+    encoder = clearly_better(after["hybrid_per_question"], before["hybrid_per_question"]) if qrels else {}
     adopt_embedder = bool(encoder) and encoder["adopt"]
     live_index, live_embedder = (tuned_index, tuned_embedder) if adopt_embedder else (index, base_embedder)
-    calibration = calibrate_rerank(heldout, live_index, live_embedder, settings, CrossEncoderReranker(str(folder / "reranker" / "model")))
+    calibration = calibrate_rerank(qrels, live_index, live_embedder, settings, CrossEncoderReranker(str(folder / "reranker" / "model")))
     return {
-        "heldout_after": {**after, "rerank": calibration["rerank"]} if calibration else {},
+        "heldout_after": {"dense": after["dense"], "hybrid": after["hybrid"], "rerank": calibration["rerank"]} if calibration else {},
         "rerank_calibration": calibration,
         "rerank_weight": calibration.get("weight", 1.0),
         "encoder_versus_untuned": encoder,

@@ -170,7 +170,7 @@ def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open
 
 
 def test_only_a_gain_beyond_its_noise_is_adopted():
-    from rag.tune import clearly_better
+    from rag.heldout import clearly_better
 
     assert clearly_better([0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.8])["adopt"], "a steady gain"
     noisy = clearly_better([1.0, 0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0, 0.5])
