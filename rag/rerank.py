@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from ingest.models import ModelUnavailableError, resolve
+from ingest.models import ModelUnavailableError, bf16_ok, pick_device, resolve
 
 from .fusion import interpolate
 from .types import Hit
@@ -31,8 +31,6 @@ class CrossEncoderReranker:
 
     def __init__(self, model: str, max_length: int = 256, batch_size: int = 16, device: str | None = None):
         from sentence_transformers import CrossEncoder
-
-        from .train import bf16_ok, pick_device
 
         self.name = model
         self.batch_size = batch_size

@@ -24,6 +24,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ingest.models import bf16_ok, pick_device
+
 from .triples import Example
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ CHECKPOINT_EVERY_S = 120.0
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (defaults measured in docs/EVAL.md)."""
+    """Hyper-parameters of one training run (rag.tune.TuneOptions holds the measured ones)."""
 
     epochs: float = 1.0
     batch_size: int = 32  # questions per step
@@ -44,27 +46,6 @@ class TrainConfig:
     scale: float = 20.0  # dual encoder: cosine similarities are multiplied by this before the softmax
     seed: int = 0
     time_budget_s: float | None = None
-
-
-def pick_device(device: str | None = None) -> str:
-    import torch
-
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def bf16_ok(device: str) -> bool:
-    """Whether bfloat16 autocast speeds training up here: CUDA with bf16, or a CPU
-    with AMX or AVX-512 bf16 instructions (measured: 1.7x more pairs per second on
-    this machine's 2 cores; on CPUs without them bf16 is emulated and slower)."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def batches(examples: list[Example], size: int, epochs: float, seed: int) -> list[list[Example]]:
@@ -228,8 +209,8 @@ def _encode(model, texts: list[str], device: str):
 
 
 def _features(model, inputs: list, device: str) -> dict:
-    """Tokenised inputs on `device` (sentence-transformers 6 calls this `preprocess`)."""
-    features = model.preprocess(inputs) if hasattr(model, "preprocess") else model.tokenize(inputs)
+    """Tokenised inputs on `device`, as the model's own encode/predict make them."""
+    features = model.preprocess(inputs)
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
 
 

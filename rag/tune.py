@@ -1,7 +1,8 @@
 """Train the retrievers on a collection's own passages (`python -m rag tune`).
 
 1. Questions: judged pairs the user gives, one LLM-written question for some chunks
-   (within a share of the time budget) and an inverse-cloze query for every chunk.
+   (within a share of the time budget) and an inverse-cloze query for up to
+   `cloze_max` chunks.
 2. Held out: the questions of a share of the passages (judged and LLM ones, never
    cloze) are kept aside, untouched by training.
 3. Hard negatives are mined with the current BM25 + dense search, fused as `search()` fuses.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -26,15 +26,14 @@ from pathlib import Path
 
 from ingest.embedder import Embedder, SentenceTransformerEmbedder
 from ingest.index import Index
+from ingest.models import pick_device
 from ingest.settings import Settings
 from ingest.types import Chunk
 
 from .evaluate import Dataset, _QueryVectors
 from .heldout import calibrate_rerank, clearly_better, heldout_qrels, search_heldout
-from .train import TrainConfig, pick_device, train
+from .train import TrainConfig, train
 from .triples import ORIGINS, Example, cloze_examples, llm_examples, load_examples, save_examples, split_heldout, with_negatives
-
-log = logging.getLogger(__name__)
 
 MINE_DEPTH = 30  # hard negatives come from the fused top 30
 EMBEDDER_SHARE = 0.4  # of the training time left; the cross-encoder gets what remains after it
