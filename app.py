@@ -1,8 +1,11 @@
 """Sourced's web app: layout and wiring only; `ingest` and `rag` do the work.
 
-Each browser session gets its own collection folder, held in `gr.State` and deleted
-when the session ends (tab closed, state expired, or server stopped). One `Models`
-is shared by every session and loads lazily, so the page is up before any model is.
+Each browser session gets its own collection folder under the private root
+(ingest.sessions), held in `gr.State` and deleted when the session ends (tab closed,
+state expired, server stopped, or evicted to make room). Uploads are taken only from
+Gradio's own upload cache and moved into the session's folder. One `Models` is shared
+by every session and loads lazily, so the page is up before any model is. The
+threat model and what is enforced where: docs/SECURITY.md.
 
     python app.py      # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
 """
@@ -11,24 +14,24 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import html
 import logging
+import os
 import re
 import secrets
 import shutil
 import signal
-import tempfile
 import threading
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
 import gradio as gr
 
-from ingest import IngestError
+from ingest import IngestCancelled, IngestError
 from ingest import index as index_store
 from ingest.models import ModelUnavailableError
-from ingest.pipeline import ingest, remove
+from ingest.pipeline import Limits, ingest, remove
+from ingest.sessions import EVICTED, Session, SessionStore, claim, claim_uploads, default_root
 from ingest.settings import Settings
 from rag.pipeline import MODES, Collection, Models, ask
 
@@ -45,6 +48,9 @@ QUEUE_SIZE = 64  # requests waiting beyond this are refused, not queued forever
 CONCURRENCY = 2  # events running at once; the LLM itself serialises its calls
 PASSAGE_COLUMNS = ["#", "File", "Page", "BM25 rank", "Dense rank", "Fused", "Rerank", "Passage"]
 DOCUMENT_COLUMNS = ["File", "Pages", "Chunks", "Added"]
+# Defence in depth beside sanitising: the page loads no image from another origin,
+# so an image a model (or a document) smuggles into an answer fetches nothing.
+HEAD = """<meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">"""
 CSS = """
 .gradio-container { max-width: 1180px !important; margin: 0 auto; }
 #title h1 { margin-bottom: 0; }
@@ -57,28 +63,6 @@ CSS = """
 #remove-row { align-items: flex-end; }
 .sources .empty { color: var(--body-text-color-subdued); }
 """
-
-
-# ---------------------------------------------------------------- sessions
-
-
-@dataclass
-class Session:
-    """One visitor's private collection folder (and its open Collection, once asked)."""
-
-    folder: Path
-    opened: Collection | None = field(default=None, repr=False)
-
-    def collection(self, models: Models) -> Collection:
-        if self.opened is None:
-            self.opened = Collection(self.folder, models)
-        return self.opened
-
-
-def close_session(session: Session | None) -> None:
-    """gr.State's delete_callback: the session's documents go with it."""
-    if session is not None:
-        shutil.rmtree(session.folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -95,59 +79,119 @@ def user_errors():
 
 
 class Handlers:
-    """The app's event handlers, bound to the shared models and the sessions' root.
+    """The app's event handlers, bound to the shared models and one app's sessions.
 
     Bound methods (not partials) so that Gradio sees their signatures and type
     hints: it injects `gr.Request` and `gr.Progress` by looking at them.
+
+    Args:
+        root: where this app's session folders go.
+        uploads: Gradio's upload cache; only files Gradio stored there are taken.
     """
 
-    def __init__(self, models: Models, settings: Settings, root: Path):
+    def __init__(self, models: Models, settings: Settings, root: Path, uploads: Path | None = None):
         self.models = models
         self.settings = settings
-        self.root = Path(root)
+        self.sessions = SessionStore(root, settings.max_sessions, int(settings.max_sessions_mb * 2**20))
+        self.root = self.sessions.root
+        self.uploads = Path(uploads) if uploads else self.root / ".gradio-uploads"
+        self.demo: gr.Blocks | None = None  # set by build_app: Gradio's record of uploads and running events
+        self.stored: set[str] = set()  # the paths Gradio's upload route wrote (demo.upload_file_set)
 
-    def open_session(self, session: Session | None, request: gr.Request | None = None) -> Session:
-        """The caller's session, created on first use in a folder of its own."""
-        if session is not None and session.folder.is_dir():
+    def open_session(self, session: Session | None, request: gr.Request | None = None, create: bool = False) -> Session:
+        """The caller's session. Only an upload creates its folder (`create`); a
+        visitor whose session was evicted is told so, once."""
+        if session is not None and session.live:
             return session
-        folder = self._folder(getattr(request, "session_hash", None) or secrets.token_hex(16))
-        folder.mkdir(parents=True, exist_ok=True)
-        return Session(folder)
+        if session is not None and session.ended == EVICTED:
+            gr.Warning(EVICTED)
+        key = getattr(request, "session_hash", None) or (session.key if session else secrets.token_hex(16))
+        return self.sessions.create(key) if create else self.sessions.get(key)
 
     def end_session(self, request: gr.Request) -> None:
         """demo.unload: the tab was closed or reloaded; delete its collection now."""
         if request is not None and request.session_hash:
-            shutil.rmtree(self._folder(request.session_hash), ignore_errors=True)
+            self.sessions.end(request.session_hash)
 
-    def _folder(self, key: str) -> Path:
-        # hashed, so a client-chosen session id can never name a path outside the root
-        return self.root / hashlib.sha256(key.encode()).hexdigest()[:32]
+    def close_session(self, session: Session | None) -> None:
+        """gr.State's delete_callback: the session's documents go with it."""
+        self.sessions.end(session)
 
     def upload_files(self, files: list[str] | None, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
         """Index uploaded files into the session's collection; report each file."""
-        session = self.open_session(session, request)
         paths = [str(f) for f in files or []]
         if not paths:
             return session, "No files received.", *self.documents(session), None
         with user_errors():
-            report = ingest(
-                paths,
-                session.folder,
-                self.models.embedder,
-                **self.settings.ingest_options(),
-                names={p: Path(p).name for p in paths},
-                progress=lambda fraction, message: progress(fraction, desc=message),
-            )
+            session = self.open_session(session, request, create=True)
+            try:
+                claimed, refused = claim_uploads(paths, self.uploads, self.stored, session.uploads)
+            finally:
+                self._forget(paths)
+            report = self._index(session, claimed, request, progress)
+        report.skipped = refused + report.skipped
         return session, render_report(report), *self.documents(session), None
 
     def try_sample(self, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
         """Index the bundled sample document and suggest a question it answers."""
-        return *self.upload_files([str(SAMPLE)], session, request, progress), SAMPLE_QUESTIONS[0]
+        with user_errors():
+            session = self.open_session(session, request, create=True)
+            session.uploads.mkdir(exist_ok=True)
+            copy = session.uploads / f"sample-{secrets.token_hex(4)}{SAMPLE.suffix}"
+            shutil.copyfile(SAMPLE, copy)
+            report = self._index(session, [(copy, SAMPLE.name)], request, progress)
+        return session, render_report(report), *self.documents(session), None, SAMPLE_QUESTIONS[0]
+
+    def _index(self, session: Session, files: list[tuple[Path, str]], request, progress):
+        """Ingest `files` ([(path, shown name)]) into the session's collection within
+        the app's limits; keep the copies of the files indexed, delete the rest."""
+        s = self.settings
+        names = {str(p): name for p, name in files}
+        with self.sessions.using(session):
+            limits = Limits(
+                max_chunks=s.max_chunks,
+                deadline=time.monotonic() + max(0.0, s.max_ingest_s - session.spent_s),
+                cancelled=lambda: not session.live or self._client_left(request),
+            )
+            started = time.monotonic()
+            try:
+                report = ingest(list(names), session.folder, self.models.embedder, **s.ingest_options(), names=names,
+                                progress=lambda fraction, message: progress(fraction, desc=message), limits=limits, folders=False, create=False)
+            except FileNotFoundError as e:  # the folder went while the work started
+                raise IngestCancelled("indexing stopped: the session ended") from e
+            finally:
+                session.spent_s += time.monotonic() - started
+            kept = {a["path"]: a["doc_id"] for a in report.added}
+            for p, _ in files:
+                if str(p) in kept:
+                    p.rename(session.uploads / f"{kept[str(p)]}{p.suffix}")
+                else:
+                    p.unlink(missing_ok=True)
+            _prune_uploads(session, self.models.embedder.name)
+        for entry in report.skipped:
+            entry["path"] = names.get(entry["path"], entry["path"])
+        return report
+
+    def _forget(self, paths: list[str]) -> None:
+        """Take the request's paths out of Gradio's own file lists: what was accepted now
+        lives in a session folder, what was refused (a folder, say) is not Gradio's to
+        serve, and its shutdown clean-up would fail on a folder."""
+        self.stored.difference_update(paths)
+        for files in getattr(self.demo, "temp_file_sets", []):
+            files.difference_update(paths)
+
+    def _client_left(self, request) -> bool:
+        """True when the client of this running event has gone: Gradio marks its events
+        not alive when the client's stream closes."""
+        queue, key = getattr(self.demo, "_queue", None), getattr(request, "session_hash", None)
+        if queue is None or not key:
+            return False
+        return any(e.session_hash == key and not e.alive for jobs in queue.active_jobs if jobs for e in jobs)
 
     def documents(self, session: Session | None):
         """The session's documents: table rows, and the choices of the remove menu."""
         docs = []
-        if session is not None and session.folder.is_dir():
+        if session is not None and session.live:
             with user_errors():
                 docs = index_store.load(session.folder, self.models.embedder.name).documents
         rows = [[d["source"], d["pages"], d["chunks"], d["added"].replace("T", " ")] for d in docs]
@@ -156,20 +200,22 @@ class Handlers:
 
     def remove_document(self, doc_id: str | None, session: Session | None, request: gr.Request = None):
         session = self.open_session(session, request)
-        if not doc_id:
+        if not doc_id or not session.live:
             return session, "Choose a document to remove.", *self.documents(session)
-        with user_errors():
+        with user_errors(), self.sessions.using(session):
             removed = remove(session.folder, {doc_id}, self.models.embedder.name)
+            _prune_uploads(session, self.models.embedder.name)
         return session, f"Removed the document ({removed} chunks).", *self.documents(session)
 
     def clear_collection(self, session: Session | None, request: gr.Request = None):
-        """Forget every document and the conversation; the session keeps a fresh folder."""
-        close_session(session)
+        """Forget every document and the conversation; the next upload starts a new folder."""
+        self.sessions.end(session, "cleared")
         session = self.open_session(None, request)
         return session, "The collection is empty.", *self.documents(session), [], render_sources(None), [], ""
 
     def respond(self, question: str, chat: list[dict] | None, session: Session | None, mode: str, top_k: int, request: gr.Request = None):
-        """Stream an answer into the chat, then show the verified answer and its sources."""
+        """Stream an answer into the chat, then show the verified answer and its sources.
+        Everything shown from the model passes `chat_markdown`, while it streams too."""
         session = self.open_session(session, request)
         chat = list(chat or [])
         if not (question or "").strip():
@@ -177,31 +223,48 @@ class Handlers:
             yield chat, question, gr.skip(), gr.skip(), gr.skip(), session
             return
         history = [{"role": m["role"], "content": _text(m["content"])} for m in chat]
-        chat += [{"role": "user", "content": question}, {"role": "assistant", "content": "_Searching your documents…_"}]
+        chat += [{"role": "user", "content": chat_markdown(question)}, {"role": "assistant", "content": "_Searching your documents…_"}]
         yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
-        streamed = ""
         with user_errors():
-            collection = session.collection(self.models)
-            for kind, value in ask(collection, question, history, mode=mode, top_k=int(top_k)):
+            if session.collection is None:
+                session.collection = Collection(session.folder, self.models)
+            for kind, value in ask(session.collection, question, history, mode=mode, top_k=int(top_k)):
                 if kind == "status":
-                    chat[-1] = {"role": "assistant", "content": f"_{value}…_"}
-                elif kind == "token":
-                    streamed += value
-                    chat[-1] = {"role": "assistant", "content": streamed}
-                else:  # the verified answer replaces what streamed
+                    chat[-1] = {"role": "assistant", "content": f"_{chat_markdown(value)}…_"}
+                elif kind == "draft":
+                    chat[-1] = {"role": "assistant", "content": chat_markdown(value)}
+                elif kind == "answer":  # the verified answer replaces what streamed
                     chat[-1] = {"role": "assistant", "content": cite_links(value)}
                     yield chat, "", render_sources(value), render_passages(value), render_details(value), session
                     return
+                else:
+                    continue
                 yield chat, "", gr.skip(), gr.skip(), gr.skip(), session
+
+
+def _prune_uploads(session: Session, embedder: str) -> None:
+    """Delete the kept upload copies of documents no longer in the collection
+    (removed, or replaced by a new version)."""
+    if not session.uploads.is_dir():
+        return
+    indexed = {d["doc_id"] for d in index_store.load(session.folder, embedder).documents}
+    for f in session.uploads.iterdir():
+        if f.stem not in indexed:
+            f.unlink(missing_ok=True)
 
 
 def _text(content) -> str:
     """Chat message content as plain text (Gradio 6 hands back lists of parts)."""
-    if isinstance(content, str):
-        return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content).strip()
-    return str(content)
+        content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content).strip()
+    return html.unescape(str(content))
+
+
+def chat_markdown(text: str) -> str:
+    """Text for the chat's Markdown: HTML is shown as text, never rendered, so no tag
+    from a document, a question or the model can load anything (the model's Markdown
+    links and images were already stripped by rag.citations.strip_foreign_links)."""
+    return html.escape(text, quote=False)
 
 
 # ---------------------------------------------------------------- rendering
@@ -255,7 +318,7 @@ def cite_links(answer) -> str:
         title = f"{c.source}, page {c.page}: {quote}".replace('"', "'").replace("\\", "/")
         return f'[\\[{c.n}\\]](#source-{c.n} "{title}")'
 
-    return re.sub(r"\[(\d+)\]", link, answer.text)
+    return re.sub(r"\[(\d+)\]", link, chat_markdown(answer.text))
 
 
 def _highlight(text: str, quote: str) -> str:
@@ -303,13 +366,16 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
     """The Blocks UI. Pass `models` (real or fake) to share them; nothing loads here."""
     settings = settings or (models.settings if models else Settings.from_env())
     models = models or Models(settings)
-    root = Path(tempfile.mkdtemp(prefix="sourced-sessions-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    h = Handlers(models, settings, root)
+    private = claim(settings.private_dir or default_root())
+    # Gradio's uploads go under the private root too: swept after a crash like the rest
+    os.environ["GRADIO_TEMP_DIR"] = str(private.uploads)
+    h = Handlers(models, settings, private.sessions / secrets.token_hex(4), uploads=private.uploads)
+    atexit.register(h.sessions.close)
 
     with gr.Blocks(title="Sourced", delete_cache=(1800, 1800)) as demo:
         demo.handlers = h  # for tests and for apps that embed this one
-        session = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
+        h.demo, h.stored = demo, demo.upload_file_set
+        session = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=h.close_session)
         gr.Markdown("# Sourced\nAsk your documents. Every answer quotes and cites the file and page it comes from. Your files stay private to this session.", elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
@@ -359,6 +425,7 @@ def launch_options(settings: Settings) -> dict:
         "show_error": False,
         "theme": gr.themes.Soft(primary_hue="teal", neutral_hue="slate", font=[gr.themes.LocalFont("IBM Plex Sans"), "ui-sans-serif", "system-ui", "sans-serif"]),
         "css": CSS,
+        "head": HEAD,
     }
 
 

@@ -10,7 +10,7 @@ import os
 # A value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .errors import IndexCorruptError, IndexMismatchError, IngestError, LoadError
+from .errors import IndexCorruptError, IndexMismatchError, IngestCancelled, IngestError, LoadError
 from .types import Chunk, Page
 
-__all__ = ["Chunk", "Page", "IngestError", "LoadError", "IndexMismatchError", "IndexCorruptError"]
+__all__ = ["Chunk", "Page", "IngestError", "IngestCancelled", "LoadError", "IndexMismatchError", "IndexCorruptError"]

@@ -20,3 +20,7 @@ class IndexMismatchError(IngestError):
 
 class IndexCorruptError(IngestError):
     """No generation of an index folder passes its checksums."""
+
+
+class IngestCancelled(IngestError):
+    """Indexing was stopped from outside (the session ended); nothing was written."""

@@ -252,10 +252,12 @@ def dense_kind(dense) -> str:
 
 
 @contextlib.contextmanager
-def write_lock(folder: str | Path):
-    """Serialise writers of one folder (processes and threads); readers never wait."""
+def write_lock(folder: str | Path, create: bool = True):
+    """Serialise writers of one folder (processes and threads); readers never wait.
+    With `create=False` a missing folder raises FileNotFoundError instead of being made."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -264,15 +266,18 @@ def write_lock(folder: str | Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def save(index: Index, folder: str | Path) -> Index:
+def save(index: Index, folder: str | Path, create: bool = True) -> Index:
     """Write `index` as the next generation of `folder` and make it live, atomically.
 
     Call under `write_lock(folder)`. Returns the index with its new generation number.
+    With `create=False` a folder deleted meanwhile raises FileNotFoundError (it is
+    never re-created).
     """
     import faiss
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     existing = _generations(folder)
     number = max([int(g.split("-")[1]) for g in existing] + [index.generation]) + 1
     name = f"gen-{number:06d}"

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from . import index as index_store
-from .chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, validate
+from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, validate
 from .embedder import Embedder
-from .errors import LoadError
+from .errors import IngestCancelled, LoadError
 from .lexical import term_counts, tokenize
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
@@ -46,16 +46,19 @@ class IngestReport:
         }
 
 
-def collect_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[dict]]:
+def collect_files(paths: Iterable[str | Path], *, folders: bool = True) -> tuple[list[tuple[Path, str]], list[dict]]:
     """Expand folders (recursively, supported types, no hidden files) into (path, source name).
 
     The source name is what citations show: the file name for a file given directly,
-    the path below the folder's parent for files found in a folder.
+    the path below the folder's parent for files found in a folder. With
+    `folders=False` (the web app) a folder is refused, never walked.
     """
     files, skipped = [], []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        if p.is_dir() and not folders:
+            skipped.append({"path": str(p), "reason": "a folder, not a file; only uploaded files are indexed"})
+        elif p.is_dir():
             found = 0
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p.parent)
@@ -71,6 +74,42 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], 
     return files, skipped
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one call of `ingest` may cost; None means no limit (the CLI's default).
+
+    max_chunks: passages the collection may hold in all; a file that would pass it
+        is refused whole (like a PDF over max_pages), and the files before it stay.
+    deadline: a `time.monotonic()` value; files not embedded by then are skipped,
+        those embedded before are indexed.
+    cancelled: asked between files and embedding batches; True stops the call with
+        IngestCancelled and writes nothing (the app: the session ended).
+    """
+
+    max_chunks: int | None = None
+    deadline: float | None = None
+    cancelled: Callable[[], bool] | None = None
+
+    def check(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise IngestCancelled("indexing stopped: the session ended")
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+OUT_OF_TIME = "not indexed: the time allowed for indexing ran out before this file was embedded (SOURCED_MAX_INGEST_S)"
+
+
+@dataclass
+class _File:
+    """A parsed and chunked file waiting to be embedded."""
+
+    doc: dict
+    chunks: list[Chunk]
+    added: dict
+
+
 def ingest(
     paths: Iterable[str | Path],
     folder: str | Path,
@@ -78,18 +117,22 @@ def ingest(
     *,
     chunk_words: int = DEFAULT_CHUNK_WORDS,
     overlap_words: int = DEFAULT_OVERLAP_WORDS,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pages: int = DEFAULT_MAX_PAGES,
     parse_timeout_s: float = DEFAULT_TIMEOUT_S,
     parse_memory_mb: int = DEFAULT_MEMORY_MB,
     names: dict[str, str] | None = None,
     progress: Progress | None = None,
+    limits: Limits = Limits(),
+    folders: bool = True,
+    create: bool = True,
 ) -> IngestReport:
-    """Add files to the index in `folder` (created if needed) as one new generation.
+    """Add files to the index in `folder` as one new generation.
 
     Same content already indexed is skipped; a file whose name is indexed with other
     content replaces it. Bad files are skipped with a reason; the rest still go in.
-    PDFs are parsed in a child process limited to `parse_timeout_s` seconds and
+    Every file is parsed in a child process limited to `parse_timeout_s` seconds and
     `parse_memory_mb` megabytes (ingest.sandbox), so one hostile file cannot hang
     or exhaust the app.
 
@@ -97,22 +140,35 @@ def ingest(
         max_pages: a longer PDF is skipped with a reason (not cut).
         names: optional {path: source name} overrides (the app passes upload names).
         progress: called with (fraction 0..1, message) as work advances.
+        limits: passages, time and cancellation (see Limits).
+        folders: walk folders given in `paths`; False refuses them.
+        create: create `folder` if needed; False (the app) stops with IngestCancelled
+            when it is gone, so a deleted session folder is never re-created.
+
+    Raises:
+        IngestCancelled: `limits.cancelled` said so, or `folder` vanished with create=False.
     """
     validate(chunk_words, overlap_words)
     progress = progress or (lambda f, m: None)
     t0 = time.perf_counter()
     report = IngestReport()
-    files, report.skipped = collect_files(paths)
+    files, report.skipped = collect_files(paths, folders=folders)
     names = names or {}
-    with index_store.write_lock(folder):
+    if not create and not Path(folder).is_dir():
+        raise IngestCancelled(f"indexing stopped: {folder} is gone")
+    with index_store.write_lock(folder, create=create):
         current = index_store.load(folder, embedder.name)
         known = {d["doc_id"]: d["source"] for d in current.documents}
-        new_docs: list[dict] = []
-        new_chunks: list[Chunk] = []
+        sizes = {d["doc_id"]: d["chunks"] for d in current.documents}
+        pending: list[_File] = []
         replaced: set[str] = set()
         t_parse = t_chunk = 0.0
         for i, (path, source) in enumerate(files):
             source = names.get(str(path), source)
+            limits.check()
+            if limits.out_of_time():
+                report.skipped.append({"path": str(path), "reason": OUT_OF_TIME})
+                continue
             progress(0.3 * i / max(len(files), 1), f"reading {source}")
             t = time.perf_counter()
             try:
@@ -120,46 +176,66 @@ def ingest(
             except OSError as e:  # vanished or unreadable since the folder was listed
                 report.skipped.append({"path": str(path), "reason": f"cannot read file ({e.strerror or e})"})
                 continue
-            if data_hash in known or data_hash in {d["doc_id"] for d in new_docs}:
+            if data_hash in known or data_hash in {f.doc["doc_id"] for f in pending}:
                 report.skipped.append({"path": str(path), "reason": f"already indexed (same content as {known.get(data_hash, source)})"})
                 continue
+            freed = {d for d, s in known.items() if s == source}
+            room = _room(limits.max_chunks, len(current) - sum(sizes[d] for d in replaced | freed), pending)
             try:
-                pages = load(path, name=source, max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s, memory_mb=parse_memory_mb)
+                pages = load(path, name=source, max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s,
+                             memory_mb=parse_memory_mb, max_chars=None if room is None else room * chunk_chars)
             except LoadError as e:
                 report.skipped.append({"path": str(path), "reason": e.reason})
                 continue
             finally:
                 t_parse += time.perf_counter() - t
             t = time.perf_counter()
-            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words, *_token_cap(embedder))
+            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words, *_token_cap(embedder), chunk_chars, room)
             t_chunk += time.perf_counter() - t
-            replaced |= {d for d, s in known.items() if s == source}
-            new_docs.append({"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            new_chunks.extend(chunks)
-            report.added.append({"path": str(path), "source": source, "pages": new_docs[-1]["pages"], "chunks": len(chunks)})
+            if room is not None and len(chunks) > room:
+                report.skipped.append({"path": str(path), "reason": f"not indexed: it makes more than {room:,} passages, more than the collection has room for "
+                                       f"(at most {limits.max_chunks:,} in all, SOURCED_MAX_CHUNKS); split the file or remove documents"})
+                continue
+            replaced |= freed
+            doc = {"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            pending.append(_File(doc, chunks, {"path": str(path), "source": source, "doc_id": data_hash, "pages": doc["pages"], "chunks": len(chunks)}))
         report.timings.update(parse=t_parse, chunk=t_chunk)
-        if not new_docs:
+
+        t = time.perf_counter()
+        done, vectors = _embed_files(embedder, pending, progress, limits)
+        report.timings["embed"] = time.perf_counter() - t
+        report.skipped += [{"path": f.added["path"], "reason": OUT_OF_TIME} for f in pending[len(done):]]
+        report.added = [f.added for f in done]
+        replaced = {d for d in replaced if any(f.doc["source"] == known[d] for f in done)}
+        if not done:
             report.total_chunks = len(current)
             report.seconds = time.perf_counter() - t0
             progress(1.0, "nothing new to index")
             return report
 
         t = time.perf_counter()
-        vectors = _embed(embedder, new_chunks, progress)
-        report.timings["embed"] = time.perf_counter() - t
-        t = time.perf_counter()
-        updated = merge(current, new_docs, new_chunks, vectors, embedder, replaced)
-        updated.chunking = {"chunk_words": chunk_words, "overlap_words": overlap_words}
+        new_chunks = [c for f in done for c in f.chunks]
+        updated = merge(current, [f.doc for f in done], new_chunks, vectors, embedder, replaced)
+        updated.chunking = {"chunk_words": chunk_words, "overlap_words": overlap_words, "chunk_chars": chunk_chars}
         report.timings["lexical"] = time.perf_counter() - t
         progress(0.95, "saving the index")
+        limits.check()
         t = time.perf_counter()
-        index_store.save(updated, folder)
+        try:
+            index_store.save(updated, folder, create=create)
+        except FileNotFoundError as e:  # the folder was deleted while we wrote
+            raise IngestCancelled(f"indexing stopped: {folder} is gone") from e
         report.timings["save"] = time.perf_counter() - t
     report.chunks = len(new_chunks)
     report.total_chunks = len(updated)
     report.seconds = time.perf_counter() - t0
-    progress(1.0, f"indexed {len(new_docs)} file(s), {len(new_chunks)} chunks")
+    progress(1.0, f"indexed {len(done)} file(s), {len(new_chunks)} chunks")
     return report
+
+
+def _room(max_chunks: int | None, kept: int, pending: list[_File]) -> int | None:
+    """Passages the collection can still take, or None without a limit."""
+    return None if max_chunks is None else max(0, max_chunks - kept - sum(len(f.chunks) for f in pending))
 
 
 HEADING_TOKENS = 16  # room for the heading path that indexed_text puts before a chunk
@@ -179,8 +255,34 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def _embed(embedder: Embedder, chunks: list[Chunk], progress: Progress) -> np.ndarray:
-    """Vectors in chunk order, computed shortest text first.
+EMBED_GROUP = 256  # chunks embedded together: files finish in order, so a deadline keeps whole files
+
+
+def _embed_files(embedder: Embedder, files: list[_File], progress: Progress, limits: Limits) -> tuple[list[_File], np.ndarray | None]:
+    """Vectors for the files' chunks, in order, and the files they cover: all of
+    them, or those embedded before `limits.deadline`."""
+    total = sum(len(f.chunks) for f in files)
+    done: list[_File] = []
+    parts: list[np.ndarray] = []
+    group: list[_File] = []
+    for n, f in enumerate(files):
+        group.append(f)
+        if sum(len(g.chunks) for g in group) < EMBED_GROUP and n + 1 < len(files):
+            continue
+        offset = sum(len(g.chunks) for g in done)
+        vectors = _embed(embedder, [c for g in group for c in g.chunks], lambda i, size: progress(
+            0.3 + 0.6 * (offset + i) / total, f"embedding chunks {offset + i + 1}-{offset + i + size} of {total}"), limits)
+        if vectors is None:
+            break
+        done += group
+        parts.append(vectors)
+        group = []
+    return done, (np.vstack(parts) if parts else None)
+
+
+def _embed(embedder: Embedder, chunks: list[Chunk], progress: Callable[[int, int], None], limits: Limits) -> np.ndarray | None:
+    """Vectors in chunk order, computed shortest text first; None when the deadline
+    passes first.
 
     Sorting by length puts similar lengths in one batch, so little of each batch is
     padding: measured +15-25% chunks/s on the 400-page manual (2 cores). Small
@@ -189,8 +291,11 @@ def _embed(embedder: Embedder, chunks: list[Chunk], progress: Progress) -> np.nd
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].indexed_text))
     vectors = None
     for start in range(0, len(order), EMBED_BATCH):
-        progress(0.3 + 0.6 * start / len(order), f"embedding chunks {start + 1}-{min(start + EMBED_BATCH, len(order))} of {len(order)}")
+        limits.check()
+        if limits.out_of_time():
+            return None
         ids = order[start : start + EMBED_BATCH]
+        progress(start, len(ids))
         part = embedder.embed([chunks[i].indexed_text for i in ids])
         if vectors is None:
             vectors = np.zeros((len(chunks), part.shape[1]), dtype=np.float32)

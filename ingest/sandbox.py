@@ -1,22 +1,24 @@
-"""Parse untrusted PDFs in a child process, under a wall-clock and a memory limit.
+"""Parse untrusted files in a child process, under a wall-clock and a memory limit.
 
-Why a child process: a hostile or broken PDF can make a parser loop for minutes or
+Why a child process: a hostile or broken file can make a parser loop for minutes or
 allocate gigabytes. pypdf guards some cases itself (stream inflation stops at 75 MB,
 cyclic page trees are detected), but not every path, and a thread cannot be killed.
 A child can: it runs `ingest.loaders.load` with RLIMIT_AS set before pypdf is even
 imported, and is killed when it overruns its time. One hostile file then costs at
-most `timeout_s` seconds and `memory_mb` megabytes, and the app keeps serving.
+most `timeout_s` seconds and `memory_mb` megabytes, and the app keeps serving: the
+parse holds no lock of the app's interpreter (a Markdown heading that made a regex
+run for 11 s froze every other request while it ran in-process). Text and Markdown
+go through the child too; starting it costs ~40 ms.
 
 Why JSON: the child parsed untrusted bytes, so what it returns is untrusted too.
 It comes back as JSON (plain strings and numbers) and is validated here; nothing
 from the child is ever unpickled.
 
 Protocol: `python -m ingest.sandbox` reads one JSON request on stdin
-({"path", "name", "max_bytes", "max_pages", "memory_mb"}) and writes one JSON reply
-on stdout: {"pages": [{"page", "text", "section"}, ...]} or {"error": kind, "reason": str}.
-
-Text and Markdown are parsed in-process: that is plain Python over at most
-`max_bytes` of text, with no decompression or object graph to exploit.
+({"path", "name", "max_bytes", "max_pages", "max_chars", "memory_mb"}) and writes one
+JSON reply on stdout: {"pages": [{"page", "text", "section"}, ...]} or
+{"error": kind, "reason": str}. A file with more than `max_chars` characters of text
+is refused in the child, so the app never receives (or chunks) a 50 MB reply.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 from pathlib import Path
 
 from .errors import LoadError
-from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, PDF_SUFFIXES, check_size, looks_like_pdf
+from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, check_size
 from .loaders import load as load_in_process
 from .types import Page
 
@@ -45,30 +47,25 @@ def load(
     max_pages: int = DEFAULT_MAX_PAGES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    max_chars: int | None = None,
 ) -> list[Page]:
-    """`ingest.loaders.load`, with PDFs parsed in a limited child process.
+    """`ingest.loaders.load`, run in a limited child process.
 
     Raises:
         LoadError: whatever `loaders.load` raises, and also when parsing takes longer
-            than `timeout_s` or needs more than `memory_mb` of memory.
+            than `timeout_s`, needs more than `memory_mb` of memory, or yields more
+            than `max_chars` characters of text.
     """
     if timeout_s <= 0 or memory_mb <= 0:
         raise ValueError(f"parse limits must be positive; got timeout_s={timeout_s}, memory_mb={memory_mb}")
     path = Path(path)
     name = name or path.name
     check_size(path, name, max_bytes)  # refuse a 5 GB upload before starting anything
-    if not _is_pdf(path, name):
-        return load_in_process(path, max_bytes=max_bytes, name=name, max_pages=max_pages)
-    request = {"path": str(path.resolve()), "name": name, "max_bytes": max_bytes, "max_pages": max_pages, "memory_mb": memory_mb}
+    if max_chars is not None and max_chars < 1:
+        raise LoadError(name, "not indexed: the collection has no room left (its passage limit is reached)")
+    request = {"path": str(path.resolve()), "name": name, "max_bytes": max_bytes, "max_pages": max_pages, "max_chars": max_chars, "memory_mb": memory_mb}
     reply = _run_child(request, name, timeout_s, memory_mb)
     return _pages_from_reply(reply, name)
-
-
-def _is_pdf(path: Path, name: str) -> bool:
-    if Path(name).suffix.lower() in PDF_SUFFIXES:
-        return True
-    with open(path, "rb") as f:
-        return looks_like_pdf(f.read(1024))
 
 
 def _run_child(request: dict, name: str, timeout_s: float, memory_mb: int) -> dict:
@@ -105,7 +102,7 @@ def _run_child(request: dict, name: str, timeout_s: float, memory_mb: int) -> di
     tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
     if "MemoryError" in tail[0] or proc.returncode in (-6, -9, -11):
         raise LoadError(name, f"parsing needed more than {memory_mb} MB of memory; the file may be malformed")
-    raise LoadError(name, f"the PDF parser stopped unexpectedly (exit code {proc.returncode}); the file may be malformed")
+    raise LoadError(name, f"the parser stopped unexpectedly (exit code {proc.returncode}); the file may be malformed")
 
 
 def _pages_from_reply(reply: dict, name: str) -> list[Page]:
@@ -114,7 +111,7 @@ def _pages_from_reply(reply: dict, name: str) -> list[Page]:
     pages = []
     for p in reply["pages"]:
         if not (isinstance(p, dict) and isinstance(p.get("page"), int) and isinstance(p.get("text"), str) and isinstance(p.get("section", ""), str)):
-            raise LoadError(name, "the PDF parser returned malformed output")
+            raise LoadError(name, "the parser returned malformed output")
         pages.append(Page(name, p["page"], p["text"], p.get("section", "")))
     return pages
 
@@ -152,6 +149,9 @@ def _child_main() -> int:
     _limit_memory(int(request["memory_mb"]))
     try:
         pages = load_in_process(request["path"], max_bytes=request["max_bytes"], name=request["name"], max_pages=request["max_pages"])
+        chars, limit = sum(len(p.text) for p in pages), request.get("max_chars")
+        if limit is not None and chars > limit:
+            raise LoadError(request["name"], f"the file holds {chars:,} characters of text, more than the {limit:,} that fit in what is left of the collection's passage limit; split it, or raise SOURCED_MAX_CHUNKS")
         reply = {"pages": [{"page": p.page, "text": p.text, "section": p.section} for p in pages]}
     except LoadError as e:
         reply = {"error": "load", "reason": e.reason}

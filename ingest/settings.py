@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
+from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
 from .models import DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
 
 PREFIX = "SOURCED_"
@@ -32,10 +32,18 @@ class Settings:
     # ingestion
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS
+    chunk_chars: int = DEFAULT_CHUNK_CHARS  # a chunk never holds more characters, whatever the text
     max_file_mb: float = 50.0
     max_pages: int = 2000  # a longer PDF is refused, not cut (see ingest.loaders.DEFAULT_MAX_PAGES)
     parse_timeout_s: float = 60.0  # wall-clock limit for parsing one PDF (ingest.sandbox)
-    parse_memory_mb: int = 2048  # address-space limit of the PDF parser's child process
+    parse_memory_mb: int = 2048  # address-space limit of the parser's child process
+    # the web app's limits, so that one visitor cannot occupy a public Space (the CLI
+    # applies none of them); docs/SECURITY.md
+    max_chunks: int = 5000  # passages one collection may hold (the 400-page test manual makes 650)
+    max_ingest_s: float = 600.0  # seconds of indexing one collection may use in all
+    max_sessions: int = 50  # live sessions per process; the idlest is deleted to make room
+    max_sessions_mb: float = 4096.0  # their total size on disk, uploads included
+    private_dir: str = ""  # where visitors' files live; empty = <temp folder>/sourced-private
     # retrieval
     mode: str = "rerank"  # bm25 | dense | hybrid | rerank
     top_k: int = 5  # passages given to the model and shown as sources
@@ -76,7 +84,8 @@ class Settings:
             raise ValueError(f"llm_style must be auto, chat or completion; got llm_style={self.llm_style!r}")
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
-        for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens", "max_pages", "parse_timeout_s", "parse_memory_mb"):
+        for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens", "max_pages", "parse_timeout_s", "parse_memory_mb", "chunk_chars",
+                     "max_chunks", "max_ingest_s", "max_sessions", "max_sessions_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {name}={getattr(self, name)}")
 
@@ -115,6 +124,7 @@ class Settings:
         return {
             "chunk_words": self.chunk_words,
             "overlap_words": self.overlap_words,
+            "chunk_chars": self.chunk_chars,
             "max_bytes": self.max_bytes,
             "max_pages": self.max_pages,
             "parse_timeout_s": self.parse_timeout_s,

@@ -144,6 +144,8 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     for this question, as the app's per-session choices do):
 
     ("status", str) progress in words; ("token", str) answer text as generated;
+    ("draft", str) after each token: the answer so far, with links and images the
+    sources do not hold removed (what a browser may render while the answer streams);
     ("answer", Answer) last, with verified citations, timings and models.
     """
     s = collection.models.settings
@@ -174,6 +176,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         timings["total_ms"] = _ms(t_total)
         answer.timings_ms = timings
         yield "token", answer.text
+        yield "draft", answer.text
         yield "answer", answer
         return
 
@@ -185,6 +188,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
             timings["first_token_ms"] = _ms(t)
         pieces.append(piece)
         yield "token", piece
+        yield "draft", citations.strip_foreign_links("".join(pieces), hits)
     timings["generate_ms"] = _ms(t)
     raw = answer.raw = "".join(pieces).strip()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import socket
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +44,23 @@ def bad_files(tmp_path) -> dict[str, Path]:
     return {"fake": fake, "empty": empty, "locked": locked}
 
 
+def stage(handlers: app.Handlers, paths) -> list[str]:
+    """What Gradio's upload route does: each file written to uploads/<content hash>/<name>
+    and recorded as stored; returns the paths an upload event then receives."""
+    out = []
+    for p in map(Path, paths):
+        folder = handlers.uploads / hashlib.sha256(p.read_bytes() + p.name.encode()).hexdigest()
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, folder / p.name)
+        handlers.stored.add(str(folder / p.name))
+        out.append(str(folder / p.name))
+    return out
+
+
+def upload(handlers: app.Handlers, paths, session=None):
+    return handlers.upload_files(stage(handlers, paths), session)
+
+
 def request(session_hash: str):
     """What Gradio passes as gr.Request, as far as the handlers look at it."""
     return SimpleNamespace(session_hash=session_hash)
@@ -68,7 +87,7 @@ def test_build_app_loads_no_model():
 
 def test_upload_reports_every_file_and_keeps_going(handlers, docs, bad_files):
     paths = [docs["pdf"], bad_files["fake"], docs["md"], bad_files["empty"], bad_files["locked"]]
-    session, report, rows, menu, cleared = handlers.upload_files([str(p) for p in paths], None)
+    session, report, rows, menu, cleared = upload(handlers, [str(p) for p in paths], None)
     assert "| handbook.pdf | indexed, 3 chunks |" in report
     assert "| kestrel-guide.md | indexed," in report
     assert "| fake.pdf | skipped: not a PDF" in report
@@ -82,14 +101,14 @@ def test_upload_reports_every_file_and_keeps_going(handlers, docs, bad_files):
 
 
 def test_a_later_upload_keeps_what_is_indexed(handlers, docs, bad_files):
-    session, *_ = handlers.upload_files([str(docs["pdf"])], None)
-    session, report, rows, *_ = handlers.upload_files([str(bad_files["fake"]), str(docs["md"])], session)
+    session, *_ = upload(handlers, [str(docs["pdf"])], None)
+    session, report, rows, *_ = upload(handlers, [str(bad_files["fake"]), str(docs["md"])], session)
     assert "1 added, 1 skipped" in report
     assert sorted(r[0] for r in rows) == ["handbook.pdf", "kestrel-guide.md"]
 
 
 def test_answer_streams_then_cites_file_and_page(handlers, docs):
-    session, *_ = handlers.upload_files([str(docs["pdf"]), str(docs["md"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
     outputs = ask_all(handlers, QUESTION, session=session)
     replies = [out[0][-1]["content"] for out in outputs]
     streamed = [r for r in replies if r.startswith("Every employee")]
@@ -107,7 +126,7 @@ def test_answer_streams_then_cites_file_and_page(handlers, docs):
 
 
 def test_follow_up_passes_the_conversation(handlers, docs, scripted):
-    session, *_ = handlers.upload_files([str(docs["pdf"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"])], None)
     chat = ask_all(handlers, QUESTION, session=session)[-1][0]
     # what Gradio 6 hands back: content as a list of typed parts
     chat = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
@@ -118,14 +137,14 @@ def test_follow_up_passes_the_conversation(handlers, docs, scripted):
 
 
 def test_unanswerable_question_shows_closest_passages(handlers, docs):
-    session, *_ = handlers.upload_files([str(docs["pdf"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"])], None)
     chat, _, sources, *_ = ask_all(handlers, "Which rocket engine powers the lunar lander?", session=session)[-1]
     assert chat[-1]["content"].startswith("The documents do not say.")
     assert "Closest passages" in sources and "handbook.pdf" in sources
 
 
 def test_settings_change_mode_and_top_k(handlers, docs):
-    session, *_ = handlers.upload_files([str(docs["pdf"]), str(docs["md"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
     passages = ask_all(handlers, QUESTION, session=session, mode="bm25", top_k=2)[-1][3]
     assert 1 <= len(passages) <= 2
     assert all(row[4] == "–" for row in passages), "bm25 mode has no dense rank"
@@ -138,7 +157,7 @@ def test_empty_question_changes_nothing(handlers):
 
 
 def test_remove_and_clear(handlers, docs):
-    session, _, rows, menu, _ = handlers.upload_files([str(docs["pdf"]), str(docs["md"])], None)
+    session, _, rows, menu, _ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
     pdf_id = next(value for label, value in menu.choices if label.startswith("handbook.pdf"))
     session, message, rows, menu = handlers.remove_document(pdf_id, session)
     assert "Removed the document (3 chunks)" in message
@@ -147,7 +166,8 @@ def test_remove_and_clear(handlers, docs):
     assert "handbook.pdf" not in sources
     old = session.folder
     session, message, rows, menu, chat, *_ = handlers.clear_collection(session)
-    assert rows == [] and chat == [] and not old.exists() and session.folder.is_dir()
+    assert rows == [] and chat == [] and not old.exists()
+    assert session.folder != old and not session.folder.exists(), "a new folder comes with the next upload, never the old one"
 
 
 def test_sessions_are_private_and_deleted(handlers, docs):
@@ -155,28 +175,30 @@ def test_sessions_are_private_and_deleted(handlers, docs):
     b = handlers.open_session(None, request("browser-b"))
     assert a.folder != b.folder and a.folder.parent == b.folder.parent == handlers.root
     assert handlers.open_session(None, request("../../etc")).folder.parent == handlers.root
-    a, *_ = handlers.upload_files([str(docs["pdf"])], a)
+    a, *_ = upload(handlers, [str(docs["pdf"])], a)
     assert handlers.documents(b)[0] == []
     assert "No documents are indexed yet" in ask_all(handlers, QUESTION, session=b)[-1][0][-1]["content"]
     handlers.end_session(request("browser-a"))  # the tab closed
     assert not a.folder.exists()
-    app.close_session(b)  # gr.State expired
-    assert not b.folder.exists()
+    b, *_ = upload(handlers, [str(docs["md"])], b)
+    assert b.folder.is_dir()
+    handlers.close_session(b)  # gr.State expired
+    assert not b.folder.exists() and len(handlers.sessions) == 0
 
 
 def test_domain_errors_become_user_messages(handlers, docs, tmp_path):
-    session, *_ = handlers.upload_files([str(docs["pdf"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"])], None)
     other = Models(handlers.settings, embedder=HashEmbedder(dim=32), reranker=None, generator=ScriptedGenerator())
     other.embedder.name = "another-embedder"
     mismatched = app.Handlers(other, handlers.settings, handlers.root)
     with pytest.raises(gr.Error, match="built with embedder"):
-        mismatched.upload_files([str(docs["md"])], session)
+        upload(mismatched, [str(docs["md"])], session)
 
 
 def test_sources_escape_document_html(handlers, tmp_path, scripted):
     evil = tmp_path / "evil.txt"
     evil.write_text("Annual leave is <img src=x onerror=alert(1)> 27 days of paid annual leave per year.")
-    session, *_ = handlers.upload_files([str(evil)], None)
+    session, *_ = upload(handlers, [str(evil)], None)
     sources = ask_all(handlers, "How many days of paid annual leave?", session=session)[-1][2]
     assert "<img" not in sources and "&lt;img" in sources
 
@@ -227,13 +249,13 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         chat, _, sources, *_ = bob.predict(QUESTION, api_name="/ask")
         assert "No documents are indexed yet" in chat[-1]["content"][0]["text"]
         assert "handbook.pdf" not in sources
-        assert len(list(demo.handlers.root.iterdir())) == 2
+        assert len(list(demo.handlers.root.iterdir())) == 1, "bob asked but uploaded nothing: no folder for him"
     finally:
         demo.close()
 
 
 def test_citations_in_the_answer_link_to_their_source_with_the_quote_on_hover(handlers, docs):
-    session, *_ = handlers.upload_files([str(docs["pdf"]), str(docs["md"])], None)
+    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
     final = ask_all(handlers, QUESTION, session=session)[-1]
     answer_md = final[0][-1]["content"]
     assert '[\\[1\\]](#source-1 "handbook.pdf, page 3: ' in answer_md
