@@ -94,7 +94,7 @@ class Handlers:
         self.settings = settings
         self.sessions = SessionStore(root, settings.max_sessions, int(settings.max_sessions_mb * 2**20))
         self.root = self.sessions.root
-        self.uploads = Path(uploads) if uploads else self.root / ".gradio-uploads"
+        self.uploads = Path(uploads) if uploads else self.root.parent / ".gradio-uploads"
         self.demo: gr.Blocks | None = None  # set by build_app: Gradio's record of uploads and running events
         self.stored: set[str] = set()  # the paths Gradio's upload route wrote (demo.upload_file_set)
 

