@@ -80,8 +80,8 @@ class Limits:
 
     max_chunks: passages the collection may hold in all; a file that would pass it
         is refused whole (like a PDF over max_pages), and the files before it stay.
-    deadline: a `time.monotonic()` value; files not embedded by then are skipped,
-        those embedded before are indexed.
+    deadline: a `clock()` value; files not embedded by then are skipped, those
+        embedded before are indexed.
     cancelled: asked between files and embedding batches; True stops the call with
         IngestCancelled and writes nothing (the app: the session ended).
     """
@@ -89,13 +89,14 @@ class Limits:
     max_chunks: int | None = None
     deadline: float | None = None
     cancelled: Callable[[], bool] | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def check(self) -> None:
         if self.cancelled is not None and self.cancelled():
             raise IngestCancelled("indexing stopped: the session ended")
 
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
+        return self.deadline is not None and self.clock() > self.deadline
 
 
 OUT_OF_TIME = "not indexed: the time allowed for indexing ran out before this file was embedded (SOURCED_MAX_INGEST_S)"

@@ -77,3 +77,35 @@ def test_token_cap_keeps_chunks_within_the_embedders_input():
     assert max(len(text[s:e].split()) for s, e in chunk_text(text, size=160, overlap=20)) > 40, "without the cap, chunks run to 160 words"
     long_sentence = "word " * 300
     assert all(count(long_sentence[s:e]) <= 120 for s, e in chunk_text(long_sentence, 160, 20, count, 120))
+
+
+def test_a_huge_word_is_cut_and_no_chunk_passes_the_character_cap():
+    text = "Serial " + "x" * 1_000_000 + " ends here."
+    spans = chunk_text(text, size=160, overlap=40, max_chars=2000)
+    assert max(e - s for s, e in spans) <= 2000
+    assert spans[0][0] == 0 and spans[-1][1] == len(text), "every character is still in some chunk"
+    assert all(s2 <= e1 for (_, e1), (s2, _) in zip(spans, spans[1:])), "no gap between chunks"
+
+
+def test_text_without_spaces_is_chunked_with_proportional_overlap():
+    cjk = "东京是日本的首都也是最大的城市" * 2000  # 30,000 characters, no space, no full stop
+    spans = chunk_text(cjk, size=160, overlap=40, max_chars=500)
+    assert max(e - s for s, e in spans) <= 500
+    assert len(spans) < 2 * len(cjk) / 500, "overlap stays a quarter of a chunk, not 40 pieces of one"
+
+
+def test_the_tokenizer_never_sees_more_than_a_chunks_characters():
+    seen: list[int] = []
+
+    def count(t: str) -> int:
+        seen.append(len(t))
+        return len(t) // 4
+
+    chunk_text("word " * 200_000, size=160, overlap=40, count=count, max_tokens=250, max_chars=2000)
+    assert max(seen) <= 2000
+
+
+def test_limit_stops_after_one_chunk_too_many():
+    pages = [Page("big.txt", 1, "word " * 100_000)]
+    assert len(chunk_pages(pages, "d" * 64, limit=10)) == 11
+    assert len(chunk_pages(pages, "d" * 64, limit=10_000)) < 10_001

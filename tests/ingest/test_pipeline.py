@@ -1,6 +1,10 @@
-from ingest import index as store
-from ingest.pipeline import collect_files, ingest, remove
+import pytest
 
+from ingest import IngestCancelled
+from ingest import index as store
+from ingest.pipeline import OUT_OF_TIME, Limits, collect_files, ingest, remove
+
+from ..fakes import HashEmbedder
 from ..pdfgen import write_pdf
 
 
@@ -72,3 +76,57 @@ def test_remove_takes_chunks_out_of_both_indexes(tmp_path, docs, hash_embedder):
     assert removed == sum(c.doc_id == pdf_id for c in index.chunks) > 0
     assert {c.source for c in after.chunks} == {"kestrel-guide.md"}
     assert after.vectors.shape[0] == after.tf.shape[0] == len(after.chunks)
+
+
+def _bulletins(tmp_path, n: int, sentences: int = 40) -> list:
+    files = []
+    for i in range(n):
+        f = tmp_path / f"bulletin-{i}.txt"
+        f.write_text(" ".join(f"Bulletin {i} line {j}: crane c{i} moved box b{j}." for j in range(sentences)))
+        files.append(f)
+    return files
+
+
+def test_a_file_past_the_passage_limit_is_refused_whole_and_the_rest_kept(tmp_path, hash_embedder):
+    small, big = _bulletins(tmp_path, 1)[0], tmp_path / "big.txt"
+    big.write_text("word " * 6000)  # within the characters that fit, but ~50 passages
+    report = ingest([small, big], tmp_path / "idx", hash_embedder, limits=Limits(max_chunks=20))
+    assert [a["source"] for a in report.added] == ["bulletin-0.txt"]
+    (skipped,) = report.skipped
+    assert "makes more than" in skipped["reason"] and "at most 20 in all, SOURCED_MAX_CHUNKS" in skipped["reason"]
+    assert report.total_chunks <= 20
+
+
+def test_files_not_embedded_before_the_deadline_are_reported_and_earlier_ones_kept(tmp_path):
+    clock = [0.0]
+
+    class Slow(HashEmbedder):  # each batch takes a second of the test's clock
+        def embed(self, texts, *, query=False):
+            clock[0] += 1.0
+            return super().embed(texts, query=query)
+
+    files = _bulletins(tmp_path, 6, sentences=3000)  # ~200 chunks each: an embedding group is two files
+    report = ingest(files, tmp_path / "idx", Slow(), limits=Limits(deadline=30.0, clock=lambda: clock[0]))
+    assert [a["source"] for a in report.added] == [f.name for f in files[:2]], "whole files, in order"
+    assert [s["reason"] for s in report.skipped] == [OUT_OF_TIME] * 4
+    assert store.load(tmp_path / "idx", "fake-hash-embedder").doc_ids == {a["doc_id"] for a in report.added}
+
+
+def test_a_cancelled_ingest_writes_nothing(tmp_path, hash_embedder):
+    folder = tmp_path / "idx"
+    calls = []
+    with pytest.raises(IngestCancelled):
+        ingest(_bulletins(tmp_path, 3), folder, hash_embedder, limits=Limits(cancelled=lambda: calls.append(1) or len(calls) > 2))
+    assert store.current_generation(folder) is None
+
+
+def test_without_create_a_deleted_folder_is_never_made_again(tmp_path, hash_embedder):
+    folder = tmp_path / "session"
+    with pytest.raises(IngestCancelled, match="is gone"):
+        ingest(_bulletins(tmp_path, 1), folder, hash_embedder, create=False)
+    assert not folder.exists()
+
+
+def test_folders_can_be_refused(tmp_path, docs, hash_embedder):
+    report = ingest([docs["md"].parent], tmp_path / "idx", hash_embedder, folders=False)
+    assert report.added == [] and "a folder, not a file" in report.skipped[0]["reason"]
