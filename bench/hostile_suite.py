@@ -66,10 +66,11 @@ def main() -> None:
         poller = threading.Thread(target=poll)
         poller.start()
 
-        api = Api(base)
-        t = time.perf_counter()
-        kind, out = api.call("upload", [file_data(work / "private")])
-        rows.append(("upload request naming the private root (a folder)", f"{time.perf_counter() - t:.1f} s", _result(kind, out)))
+        for label, target in [("Gradio's upload folder (the reported attack)", next((work / "private").glob("p-*/uploads"))), ("the private root", work / "private")]:
+            api = Api(base)
+            t = time.perf_counter()
+            kind, out = api.call("upload", [file_data(target)])
+            rows.append((f"upload request naming {label}, a folder", f"{time.perf_counter() - t:.1f} s", _result(kind, out)))
         for name, build in HOSTILE.items():
             path = work / name
             path.write_text(build())
@@ -119,8 +120,8 @@ def main() -> None:
 
 def _result(kind: str, out) -> str:
     if kind != "complete":
-        return f"error: {str(out)[:120]}"
-    rows = [line for line in out[1].splitlines() if line.startswith("| ") and not line.startswith("| File")]
+        return "refused by Gradio before the handler (not in its upload folder)" if kind == "error" else kind
+    rows = [line for line in out[1].splitlines() if line.startswith("| ") and not line.startswith(("| File", "| ---"))]
     return "; ".join(r.strip("| ").replace(" | ", ": ").replace("|", "/") for r in rows)[:300]
 
 
