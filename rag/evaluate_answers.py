@@ -26,7 +26,9 @@ from .citations import UNSUPPORTED
 from .pipeline import Collection, Models, answer_once
 from .retrievers import retrievers_for
 
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+# `(?<!\s)`: leading spaces are tried only where their run begins (linear; a bare
+# `\s*` first retries every suffix of a long run of spaces: quadratic).
+_MARKERS = re.compile(r"(?<!\s)\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
 # ---------------------------------------------------------------- SQuAD metrics (Rajpurkar et al. 2016)

