@@ -32,8 +32,8 @@ from ingest import index as index_store
 from ingest.models import ModelUnavailableError
 from ingest.pipeline import Limits, ingest, remove
 from ingest.sessions import EVICTED, Session, SessionStore, claim, claim_uploads, default_root
-from ingest.settings import Settings
-from rag.pipeline import MODES, Collection, Models, ask
+from ingest.settings import MODES, Settings
+from rag.pipeline import Collection, Models, ask
 
 log = logging.getLogger("sourced.app")
 
@@ -203,7 +203,7 @@ class Handlers:
         if not doc_id or not session.live:
             return session, "Choose a document to remove.", *self.documents(session)
         with user_errors(), self.sessions.using(session):
-            removed = remove(session.folder, {doc_id}, self.models.embedder.name)
+            removed = remove(session.folder, {doc_id}, self.models.embedder.name, self.settings.ann, self.settings.ann_threshold)
             _prune_uploads(session, self.models.embedder.name)
         return session, f"Removed the document ({removed} chunks).", *self.documents(session)
 

@@ -24,14 +24,15 @@ sys.path.insert(0, str(ROOT))
 from ingest.models import go_offline_if_unreachable  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
 from rag import gate  # noqa: E402
-from rag.evaluate import corpus_index, load_dataset  # noqa: E402
-from rag.evaluate_answers import MemoryCollection, load_qa  # noqa: E402
-from rag.pipeline import Models  # noqa: E402
+from rag.eval.answers import load_qa  # noqa: E402
+from rag.eval.datasets import load_dataset  # noqa: E402
+from rag.eval.retrieval import corpus_index  # noqa: E402
+from rag.pipeline import Collection, Models  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
 
-def features(collection: MemoryCollection, questions: list[str], k: int) -> np.ndarray:
+def features(collection: Collection, questions: list[str], k: int) -> np.ndarray:
     rows = []
     for q in questions:
         hits, _ = collection.search(q, k, "hybrid")
@@ -50,8 +51,8 @@ def main() -> int:
     models = Models(settings)
     t0 = time.perf_counter()
     questions = [qa.question for qa in load_qa(DATA / "squad-a", 1000, offset=1000)]
-    own = MemoryCollection(corpus_index(load_dataset(DATA / "squad-a"), models.embedder, settings.cache), models)
-    other = MemoryCollection(corpus_index(load_dataset(DATA / "scifact"), models.embedder, settings.cache), models)
+    own = Collection.of(corpus_index(load_dataset(DATA / "squad-a"), models.embedder, settings.cache), models)
+    other = Collection.of(corpus_index(load_dataset(DATA / "scifact"), models.embedder, settings.cache), models)
     pos, neg = features(own, questions, settings.top_k), features(other, questions, settings.top_k)
     lines = [
         "# Evidence gate calibration",

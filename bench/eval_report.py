@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.models import go_offline_if_unreachable  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
-from rag.evaluate import corpus_index, evaluate, load_dataset  # noqa: E402
+from rag.eval.datasets import load_dataset  # noqa: E402
+from rag.eval.retrieval import corpus_index, evaluate  # noqa: E402
 from rag.pipeline import Models  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -95,7 +96,7 @@ def dataset_section(name: str, base: Settings, models: Models, lines: list[str],
 def ann_section(lines: list[str], n: int = 200_000, queries: int = 300, seed: int = 0) -> None:
     """Flat vs HNSW on a synthetic clustered collection shaped like MiniLM vectors."""
     from ingest.index import build_dense
-    from rag.evaluate import overlap_at_k
+    from rag.eval.metrics import overlap_at_k
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((2000, 384)).astype(np.float32)
@@ -183,7 +184,7 @@ def lexical_section(lines: list[str], n: int = 100_000, queries: int = 50, seed:
 
 def answers_section(lines: list[str], base: Settings, limit: int = 200) -> None:
     """`rag eval-answers` on SQuAD: the LLM pipeline beside the extractive baseline."""
-    from rag.evaluate_answers import run
+    from rag.eval.answers import run
 
     r = run(DATA / "squad-a", DATA / "scifact", base, limit)
     rows = [

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from ingest.embedder import SentenceTransformerEmbedder  # noqa: E402
 from ingest.models import go_offline_if_unreachable  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
-from rag.evaluate import corpus_index, evaluate, load_dataset  # noqa: E402
+from rag.eval.datasets import load_dataset  # noqa: E402
+from rag.eval.retrieval import corpus_index, evaluate  # noqa: E402
 from rag.pipeline import Models  # noqa: E402
 from rag.rerank import CrossEncoderReranker  # noqa: E402
 from rag.tune import TuneOptions, tune_dataset  # noqa: E402

@@ -95,10 +95,6 @@ class Index:
 # ---------------------------------------------------------------- reading
 
 
-def exists(folder: str | Path) -> bool:
-    return (Path(folder) / "CURRENT").exists()
-
-
 def load(folder: str | Path, embedder: str | None = None) -> Index:
     """Load the live generation of `folder` (an empty Index if there is none yet).
 
@@ -188,7 +184,7 @@ def _load_generation(gen: Path) -> Index:
             f"'{TOKENIZER_VERSION}'; rebuild it with `python -m ingest ... --index {gen.parent}`"
         )
     for name, digest in manifest["sha256"].items():
-        if _sha256(gen / name) != digest:
+        if sha256_file(gen / name) != digest:
             raise ValueError(f"checksum mismatch in {name}")
     with open(gen / "chunks.jsonl", encoding="utf-8") as f:
         chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
@@ -218,7 +214,8 @@ def _load_generation(gen: Path) -> Index:
     )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (a document's id, a checksum)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -244,6 +241,12 @@ def build_dense(vectors: np.ndarray, kind: str, dim: int | None = None):
     return dense
 
 
+def choose_kind(n_vectors: int, ann: str = "auto", threshold: int = ANN_THRESHOLD) -> str:
+    """The dense index kind for `n_vectors`: `ann` when forced ("flat", "hnsw"), else
+    exact search below `threshold` vectors and an HNSW graph from there on."""
+    return ann if ann != "auto" else ("hnsw" if n_vectors >= threshold else "flat")
+
+
 def dense_kind(dense) -> str:
     return "hnsw" if hasattr(dense, "hnsw") else "flat"
 
@@ -266,11 +269,12 @@ def write_lock(folder: str | Path, create: bool = True):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def save(index: Index, folder: str | Path, create: bool = True) -> Index:
+def save(index: Index, folder: str | Path, create: bool = True, ann: str = "auto", ann_threshold: int = ANN_THRESHOLD) -> Index:
     """Write `index` as the next generation of `folder` and make it live, atomically.
 
     Call under `write_lock(folder)`. Returns the index with its new generation number.
-    With `create=False` a folder deleted meanwhile raises FileNotFoundError (it is
+    The dense index saved is the kind searches will use (`choose_kind`), so they
+    load it instead of building it. With `create=False` a folder deleted meanwhile raises FileNotFoundError (it is
     never re-created).
     """
     import faiss
@@ -290,13 +294,13 @@ def save(index: Index, folder: str | Path, create: bool = True) -> Index:
         for c in index.chunks:
             f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
     (tmp / "documents.json").write_text(json.dumps(index.documents, ensure_ascii=False, indent=1), encoding="utf-8")
-    kind = "hnsw" if len(index.vectors) >= ANN_THRESHOLD else "flat"
+    kind = choose_kind(len(index.vectors), ann, ann_threshold)
     faiss.write_index(build_dense(index.vectors, kind, index.dim), str(tmp / "dense.faiss"))
     tf = index.tf.tocsr()
     np.savez(tmp / "lexical.npz", data=tf.data, indices=tf.indices, indptr=tf.indptr, shape=np.array(tf.shape))
     terms = sorted(index.vocab, key=index.vocab.__getitem__)
     (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-    manifest = index.manifest() | {"sha256": {n: _sha256(tmp / n) for n in FILES}}
+    manifest = index.manifest() | {"sha256": {n: sha256_file(tmp / n) for n in FILES}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     for n in (*FILES, "manifest.json"):
         _fsync(tmp / n)

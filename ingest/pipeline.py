@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -128,6 +127,8 @@ def ingest(
     limits: Limits = Limits(),
     folders: bool = True,
     create: bool = True,
+    ann: str = "auto",
+    ann_threshold: int = index_store.ANN_THRESHOLD,
 ) -> IngestReport:
     """Add files to the index in `folder` as one new generation.
 
@@ -145,6 +146,7 @@ def ingest(
         folders: walk folders given in `paths`; False refuses them.
         create: create `folder` if needed; False (the app) stops with IngestCancelled
             when it is gone, so a deleted session folder is never re-created.
+        ann, ann_threshold: which dense index the generation stores (index.choose_kind).
 
     Raises:
         IngestCancelled: `limits.cancelled` said so, or `folder` vanished with create=False.
@@ -173,7 +175,7 @@ def ingest(
             progress(0.3 * i / max(len(files), 1), f"reading {source}")
             t = time.perf_counter()
             try:
-                data_hash = _file_hash(path)
+                data_hash = index_store.sha256_file(path)
             except OSError as e:  # vanished or unreadable since the folder was listed
                 report.skipped.append({"path": str(path), "reason": f"cannot read file ({e.strerror or e})"})
                 continue
@@ -223,7 +225,7 @@ def ingest(
         limits.check()
         t = time.perf_counter()
         try:
-            index_store.save(updated, folder, create=create)
+            index_store.save(updated, folder, create=create, ann=ann, ann_threshold=ann_threshold)
         except FileNotFoundError as e:  # the folder was deleted while we wrote
             raise IngestCancelled(f"indexing stopped: {folder} is gone") from e
         report.timings["save"] = time.perf_counter() - t
@@ -246,14 +248,6 @@ def _token_cap(embedder: Embedder) -> tuple:
     """(count, max_tokens) from an embedder that exposes its tokenizer, else (None, None)."""
     count, limit = getattr(embedder, "count_tokens", None), getattr(embedder, "max_tokens", None)
     return (count, limit - HEADING_TOKENS) if count and limit else (None, None)
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 EMBED_GROUP = 256  # chunks embedded together: files finish in order, so a deadline keeps whole files
@@ -328,7 +322,7 @@ def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: 
     )
 
 
-def remove(folder: str | Path, doc_ids: set[str], embedder_name: str) -> int:
+def remove(folder: str | Path, doc_ids: set[str], embedder_name: str, ann: str = "auto", ann_threshold: int = index_store.ANN_THRESHOLD) -> int:
     """Remove documents (their chunks leave both indexes); returns chunks removed."""
     with index_store.write_lock(folder):
         current = index_store.load(folder, embedder_name)
@@ -348,5 +342,5 @@ def remove(folder: str | Path, doc_ids: set[str], embedder_name: str) -> int:
             tuned=current.tuned,
             generation=current.generation,
         )
-        index_store.save(updated, folder)
+        index_store.save(updated, folder, ann=ann, ann_threshold=ann_threshold)
         return removed

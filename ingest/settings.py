@@ -17,6 +17,12 @@ from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_
 from .models import DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
 
 PREFIX = "SOURCED_"
+# The choices, written once: validation here, argparse, the app and the pipeline read them.
+MODES = ("bm25", "dense", "hybrid", "rerank")
+FUSIONS = ("rrf", "minmax", "zscore")
+ANN_KINDS = ("auto", "flat", "hnsw")
+LLM_STYLES = ("auto", "chat", "completion")
+OFF = ("", "none", "off")  # a reranker setting that turns reranking off
 
 
 @dataclass(frozen=True)
@@ -74,14 +80,8 @@ class Settings:
 
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
-        if self.mode not in ("bm25", "dense", "hybrid", "rerank"):
-            raise ValueError(f"mode must be bm25, dense, hybrid or rerank; got mode={self.mode!r}")
-        if self.fusion not in ("rrf", "minmax", "zscore"):
-            raise ValueError(f"fusion must be rrf, minmax or zscore; got fusion={self.fusion!r}")
-        if self.ann not in ("auto", "flat", "hnsw"):
-            raise ValueError(f"ann must be auto, flat or hnsw; got ann={self.ann!r}")
-        if self.llm_style not in ("auto", "chat", "completion"):
-            raise ValueError(f"llm_style must be auto, chat or completion; got llm_style={self.llm_style!r}")
+        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES)):
+            check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
         for name in ("top_k", "depth", "rrf_k", "n_ctx", "max_tokens", "max_pages", "parse_timeout_s", "parse_memory_mb", "chunk_chars",
@@ -91,7 +91,7 @@ class Settings:
 
     @property
     def reranker_enabled(self) -> bool:
-        return self.reranker.lower() not in ("", "none", "off")
+        return self.reranker.lower() not in OFF
 
     @property
     def max_bytes(self) -> int:
@@ -129,6 +129,8 @@ class Settings:
             "max_pages": self.max_pages,
             "parse_timeout_s": self.parse_timeout_s,
             "parse_memory_mb": self.parse_memory_mb,
+            "ann": self.ann,
+            "ann_threshold": self.ann_threshold,
         }
 
     def gate_options(self) -> dict:
@@ -166,6 +168,12 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """ValueError naming the value and the choices, when `value` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {name}={value!r}")
 
 
 def _convert(key: str, raw: str, type_name) -> object:

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ingest.settings import ANN_KINDS, FUSIONS, MODES
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
@@ -23,26 +25,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--index", required=True, metavar="DIR")
     s.add_argument("--k", type=int, default=10)
-    s.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    s.add_argument("--mode", choices=MODES)
     _common(s)
     a = sub.add_parser("ask", help="a cited answer to a question")
     a.add_argument("question")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("--history", metavar="FILE", help='JSON list of {"role": "user"|"assistant", "content": ...}')
-    a.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    a.add_argument("--mode", choices=MODES)
     a.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
     _common(a)
     e = sub.add_parser("eval", help="retrieval metrics on a BEIR-layout dataset")
     e.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
-    e.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    e.add_argument("--mode", choices=MODES)
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, help="evaluate only the first N queries")
-    e.add_argument("--fusion", choices=["rrf", "minmax", "zscore"], help="SOURCED_FUSION")
+    e.add_argument("--fusion", choices=FUSIONS, help="SOURCED_FUSION")
     e.add_argument("--rrf-k", type=int, help="SOURCED_RRF_K")
     e.add_argument("--depth", type=int, help="candidates per retriever (SOURCED_DEPTH)")
     e.add_argument("--bm25-weight", type=float, help="SOURCED_BM25_WEIGHT")
     e.add_argument("--dense-weight", type=float, help="SOURCED_DENSE_WEIGHT")
-    e.add_argument("--ann", choices=["auto", "flat", "hnsw"], help="SOURCED_ANN")
+    e.add_argument("--ann", choices=ANN_KINDS, help="SOURCED_ANN")
     e.add_argument("--rerank-weight", type=float, help="the reranker's share against the fused score, 0-1 (SOURCED_RERANK_WEIGHT)")
     _common(e)
     ea = sub.add_parser("eval-answers", help="answer quality (EM, F1, citation precision, refusals) on SQuAD-style data")
@@ -50,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     ea.add_argument("--unanswerable", default=None, metavar="DIR", help="another corpus to ask the same questions against (default: ../scifact beside --dataset)")
     ea.add_argument("--limit", type=int, default=200)
     ea.add_argument("--offset", type=int, default=0, help="skip the first N questions (calibration uses others than evaluation)")
-    ea.add_argument("--mode", choices=["bm25", "dense", "hybrid", "rerank"])
+    ea.add_argument("--mode", choices=MODES)
     ea.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
     _common(ea)
     t = sub.add_parser("tune", help="train the dense encoder and a reranker on an index's own passages")
@@ -102,7 +104,8 @@ def _eval(args) -> int:
     from ingest.models import go_offline_if_unreachable
     from ingest.settings import Settings
 
-    from .evaluate import corpus_index, evaluate, load_dataset
+    from .eval.datasets import load_dataset
+    from .eval.retrieval import corpus_index, evaluate
     from .pipeline import Models
 
     settings = Settings.from_env(
@@ -135,7 +138,7 @@ def _eval_answers(args) -> int:
     from ingest.models import go_offline_if_unreachable
     from ingest.settings import Settings
 
-    from .evaluate_answers import run
+    from .eval.answers import run
 
     settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=args.llm)
     if args.limit < 1:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ingest import index as index_store
 from ingest.embedder import Embedder, embedder_from
-from ingest.settings import Settings
+from ingest.settings import MODES, Settings, check_choice
 
 from . import citations, gate
 from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
@@ -27,7 +27,6 @@ from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
-MODES = ("bm25", "dense", "hybrid", "rerank")
 
 
 class Models:
@@ -88,9 +87,21 @@ class Collection:
         self.models = models
         self._lock = threading.Lock()
         self._loaded: tuple[str | None, object, dict] | None = None
+        self._fixed = False
+
+    @classmethod
+    def of(cls, index: index_store.Index, models: Models) -> "Collection":
+        """A collection over an Index held in memory (evaluation): no folder, and a
+        snapshot that never changes."""
+        collection = cls(index.folder or "", models)
+        collection._loaded = (None, index, retrievers_for(index, models.embedder, models.settings) if len(index) else {})
+        collection._fixed = True
+        return collection
 
     def snapshot(self):
         """(index, retrievers) for the live generation, reloaded when it changes."""
+        if self._fixed:
+            return self._loaded[1], self._loaded[2]
         with self._lock:
             current = index_store.current_generation(self.folder)
             if self._loaded is None or self._loaded[0] != current:
@@ -113,8 +124,7 @@ class Collection:
 def search(retrievers: dict, query: str, k: int, mode: str, settings: Settings, reranker: Reranker | None = None) -> tuple[list[Hit], dict]:
     """One search over ready retrievers ({"bm25": ..., "dense": ...}); shared by the
     app, the CLI and the evaluation harness so that what is measured is what runs."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got mode={mode!r}")
+    check_choice("mode", mode, MODES)
     timings: dict[str, float] = {}
     if not retrievers:
         return [], timings

@@ -11,6 +11,7 @@ import logging
 from typing import Protocol
 
 from ingest.models import ModelUnavailableError, bf16_ok, pick_device, resolve
+from ingest.settings import OFF
 
 from .fusion import interpolate
 from .types import Hit
@@ -55,7 +56,7 @@ class CrossEncoderReranker:
 
 def load_reranker(model: str) -> tuple[Reranker | None, str]:
     """The reranker, or None with a plain-words reason (shown in CLI, log and UI)."""
-    if model.lower() in ("", "none", "off"):
+    if model.lower() in OFF:
         return None, "reranking is turned off (SOURCED_RERANKER=none)"
     try:
         return CrossEncoderReranker(model), ""
@@ -73,6 +74,13 @@ def rerank(reranker: Reranker, query: str, hits: list[Hit], depth: int, weight: 
     Each reordered hit keeps the cross-encoder's own score as `rerank` evidence."""
     head, tail = hits[:depth], hits[depth:]
     scores = reranker.score(query, [h.chunk.indexed_text for h in head])
-    mixed = scores if weight >= 1.0 else list(interpolate([h.score for h in head], scores, weight))
-    order = sorted(range(len(head)), key=lambda i: -mixed[i])  # stable: ties keep the fused order
+    order, mixed = mix_order([h.score for h in head], scores, weight)
     return [head[i].with_score(mixed[i], rerank=scores[i]) for i in order] + tail
+
+
+def mix_order(fused: list[float], scores: list[float], weight: float) -> tuple[list[int], list[float]]:
+    """The candidates' order by cross-encoder score mixed with their fused score
+    (rag.fusion.interpolate; weight 1: the cross-encoder alone, 0: fusion alone), and
+    the mixed scores. Stable: ties keep the fused order."""
+    mixed = list(scores) if weight >= 1.0 else list(interpolate(fused, scores, weight))
+    return sorted(range(len(mixed)), key=lambda i: -mixed[i]), mixed

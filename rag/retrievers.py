@@ -13,8 +13,9 @@ from typing import Protocol
 import numpy as np
 
 from ingest.embedder import Embedder
-from ingest.index import ANN_THRESHOLD, Index, build_dense, dense_kind
+from ingest.index import ANN_THRESHOLD, Index, build_dense, choose_kind, dense_kind
 from ingest.lexical import bm25_scores, bm25_weights, tokenize
+from ingest.settings import FUSIONS
 
 from .fusion import linear_fusion, reciprocal_rank_fusion
 from .types import Hit
@@ -60,7 +61,7 @@ class DenseRetriever:
     def __init__(self, index: Index, embedder: Embedder, ann: str = "auto", threshold: int = ANN_THRESHOLD):
         self.index = index
         self.embedder = embedder
-        self.kind = ann if ann != "auto" else ("hnsw" if len(index) >= threshold else "flat")
+        self.kind = choose_kind(len(index), ann, threshold)
         if index.dense is not None and dense_kind(index.dense) == self.kind and index.dense.ntotal == len(index):
             self.faiss = index.dense
         else:
@@ -69,12 +70,8 @@ class DenseRetriever:
     def search(self, query: str, k: int) -> list[Hit]:
         if not len(self.index) or k <= 0:
             return []
-        return self.search_vectors(self.embedder.embed([query], query=True), k)[0]
-
-    def search_vectors(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
-        """Search with ready query vectors (batched evaluation embeds queries once)."""
-        scores, ids = self.faiss.search(queries, min(k, len(self.index)))
-        return [[Hit(self.index.chunks[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
+        scores, ids = self.faiss.search(self.embedder.embed([query], query=True), min(k, len(self.index)))
+        return [Hit(self.index.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
 
 def retrievers_for(index: Index, embedder: Embedder, settings) -> dict[str, Retriever]:
@@ -95,7 +92,7 @@ class HybridRetriever:
         rrf_k: float = 60.0,
         weights: Sequence[float] | None = None,
     ):
-        if fusion not in ("rrf", "minmax", "zscore"):
+        if fusion not in FUSIONS:
             raise ValueError(f"fusion must be rrf, minmax or zscore; got fusion={fusion!r}")
         self.retrievers = retrievers
         self.depth = depth

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from ingest.types import Chunk
-from rag.triples import (
+from rag.tune.triples import (
     Example,
     clean_question,
     cloze_examples,

@@ -102,7 +102,7 @@ def clean_question(raw: str, passage: str) -> str | None:
 
 def llm_examples(chunks: list[Chunk], ask: Callable[[str], str], *, should_stop: Callable[[], bool] = lambda: False, on_each: Callable[[], None] = lambda: None) -> list[Example]:
     """One synthetic question per chunk, written by `ask(passage) -> model output`
-    (see rag.tune for the prompt), until `should_stop()` says the time is up."""
+    (see rag.tune.stages for the prompt), until `should_stop()` says the time is up."""
     out = []
     for chunk in chunks:
         if should_stop():

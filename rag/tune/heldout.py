@@ -5,7 +5,7 @@ A change is adopted only when its mean per-question nDCG@10 gain exceeds its own
 standard error: a gain within the noise of a few dozen synthetic questions is no
 evidence (on squad-a, 19 held-out LLM questions showed +0.003 for an encoder that
 lost 0.023 on real questions). A reranker is mixed with the fused score at the
-weight (rag.fusion.interpolate) that does best on the same questions.
+weight (rag.rerank.mix_order) that does best on the same questions.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from ingest.embedder import Embedder
 from ingest.index import Index
 from ingest.settings import Settings
 
-from .evaluate import _QueryVectors, mrr_at_k, ndcg_at_k, paired_gain, recall_at_k
-from .fusion import interpolate
+from ..eval.metrics import mrr_at_k, ndcg_at_k, paired_gain, recall_at_k
+from ..eval.retrieval import QueryVectors
+from ..pipeline import search
+from ..rerank import mix_order
+from ..retrievers import retrievers_for
 from .triples import Example
 
 RERANK_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -43,12 +46,9 @@ def _means(rows: list[tuple[float, float, float]]) -> dict:
 def search_heldout(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings) -> dict:
     """Dense and hybrid search of every held-out question: mean nDCG@10, Recall@10 and
     MRR@10 per mode, and the per-question hybrid nDCG@10 that `clearly_better` compares."""
-    from .pipeline import search
-    from .retrievers import retrievers_for
-
     if not qrels:
         return {}
-    retrievers = retrievers_for(index, _QueryVectors(embedder, list(qrels)), settings)
+    retrievers = retrievers_for(index, QueryVectors(embedder, list(qrels)), settings)
     out: dict = {}
     for mode in ("dense", "hybrid"):
         rows = [_scores([h.chunk.chunk_id for h in search(retrievers, q, 10, mode, settings)[0]], rel) for q, rel in qrels.items()]
@@ -66,12 +66,9 @@ def clearly_better(new: list[float], old: list[float]) -> dict:
 def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, reranker) -> dict:
     """Score each held-out question's fused top `rerank_depth` once, then find the mix
     weight with the best nDCG@10 and compare it with hybrid search alone."""
-    from .pipeline import search
-    from .retrievers import retrievers_for
-
     if not qrels:
         return {}
-    retrievers = retrievers_for(index, _QueryVectors(embedder, list(qrels)), settings)
+    retrievers = retrievers_for(index, QueryVectors(embedder, list(qrels)), settings)
     rows: dict[float, list] = {w: [] for w in (0.0, *RERANK_WEIGHTS)}  # 0.0: hybrid alone
     t = time.perf_counter()
     for query, relevant in qrels.items():
@@ -79,8 +76,8 @@ def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: E
         head, tail = hits[: settings.rerank_depth], [h.chunk.chunk_id for h in hits[settings.rerank_depth :]]
         scores = reranker.score(query, [h.chunk.indexed_text for h in head])
         for w in rows:
-            mixed = interpolate([h.score for h in head], scores, w)
-            rows[w].append(_scores([head[i].chunk.chunk_id for i in sorted(range(len(head)), key=lambda i: -mixed[i])] + tail, relevant))
+            order, _ = mix_order([h.score for h in head], scores, w)
+            rows[w].append(_scores([head[i].chunk.chunk_id for i in order] + tail, relevant))
     best = max(RERANK_WEIGHTS, key=lambda w: _means(rows[w])["ndcg@10"])  # ties: the smaller weight
     return {
         "weight": best,

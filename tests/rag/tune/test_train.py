@@ -4,9 +4,9 @@ learn their pairs, a run resumes after a kill, and a time budget shortens it."""
 import numpy as np
 import pytest
 
-from rag import train as training
-from rag.train import TrainConfig, batches, train
-from rag.triples import Example
+from rag.tune import train as training
+from rag.tune.train import TrainConfig, batches, train
+from rag.tune.triples import Example
 
 pytestmark = pytest.mark.slow
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import sentence_spans
-from ingest.index import Index
 from ingest.lexical import tokenize
 from ingest.settings import Settings
 
-from . import gate
-from .citations import UNSUPPORTED
-from .pipeline import Collection, Models, answer_once
-from .retrievers import retrievers_for
+from .. import gate
+from ..citations import UNSUPPORTED
+from ..pipeline import Collection, Models, answer_once
+from .datasets import load_dataset
+from .retrieval import corpus_index
 
 # `(?<!\s)`: leading spaces are tried only where their run begins (linear; a bare
 # `\s*` first retries every suffix of a long run of spaces: quadratic).
@@ -66,17 +66,6 @@ def answer_text(text: str) -> str:
 # ---------------------------------------------------------------- collection over an in-memory index
 
 
-class MemoryCollection(Collection):
-    """A collection over an Index held in memory instead of an index folder."""
-
-    def __init__(self, index: Index, models: Models):
-        self.models = models
-        self._fixed = (index, retrievers_for(index, models.embedder, models.settings))
-
-    def snapshot(self):
-        return self._fixed
-
-
 def extractive_answer(question: str, hits, s: Settings) -> tuple[str, bool, str]:
     """Baseline: the top passage's sentence sharing most content words with the question."""
     verdict = gate.decide(question, hits, **s.gate_options())
@@ -106,7 +95,7 @@ def load_qa(folder: str | Path, limit: int | None, offset: int = 0) -> list[QA]:
     return rows[offset : offset + limit if limit else None]
 
 
-def evaluate_answers(qas: list[QA], answerable: MemoryCollection, unanswerable: MemoryCollection, settings: Settings, progress: bool = False) -> dict:
+def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collection, settings: Settings, progress: bool = False) -> dict:
     """Run the LLM pipeline and the extractive baseline on answerable and unanswerable copies."""
     from tqdm import tqdm
 
@@ -172,12 +161,11 @@ def _summary(d: dict, refused: int, n: int) -> dict:
 
 def run(dataset: str | Path, unanswerable_dataset: str | Path, settings: Settings, limit: int = 200, offset: int = 0, progress: bool = False) -> dict:
     """Index both corpora in memory (embeddings cached) and evaluate `limit` questions."""
-    from .evaluate import corpus_index, load_dataset
 
     models = Models(settings)
     t = time.perf_counter()
-    own = MemoryCollection(corpus_index(load_dataset(dataset), models.embedder, settings.cache, progress), models)
-    other = MemoryCollection(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
+    own = Collection.of(corpus_index(load_dataset(dataset), models.embedder, settings.cache, progress), models)
+    other = Collection.of(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
     index_s = time.perf_counter() - t
     result = evaluate_answers(load_qa(dataset, limit, offset), own, other, settings, progress)
     result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": settings.gate_options()}

@@ -3,8 +3,10 @@ import math
 
 import pytest
 
-from ingest.settings import Settings
-from rag.evaluate import corpus_index, evaluate, load_dataset, mrr_at_k, ndcg_at_k, overlap_at_k, recall_at_k
+from ingest.settings import MODES, Settings
+from rag.eval.datasets import load_dataset
+from rag.eval.metrics import mrr_at_k, ndcg_at_k, overlap_at_k, recall_at_k
+from rag.eval.retrieval import corpus_index, evaluate
 
 
 def test_ndcg_by_hand_with_graded_relevance():
@@ -56,7 +58,7 @@ def test_dataset_loading_skips_queries_without_relevant_documents(tiny_beir):
         load_dataset(tiny_beir, "dev")
 
 
-@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "rerank"])
+@pytest.mark.parametrize("mode", MODES)
 def test_evaluate_every_mode_on_a_tiny_dataset(tiny_beir, tmp_path, hash_embedder, mode):
     ds = load_dataset(tiny_beir)
     index = corpus_index(ds, hash_embedder, tmp_path / "cache", progress=False)
@@ -86,7 +88,7 @@ def test_hnsw_is_used_above_the_threshold_and_checked_against_exact(tiny_beir, t
 
 
 def test_paired_gain_is_the_mean_difference_and_its_standard_error():
-    from rag.evaluate import paired_gain
+    from rag.eval.metrics import paired_gain
 
     gain, se = paired_gain([0.5, 0.7, 0.9], [0.4, 0.5, 0.6])
     assert gain == pytest.approx(0.2) and se == pytest.approx(0.1 / 3**0.5)

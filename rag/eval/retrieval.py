@@ -1,119 +1,32 @@
-"""Retrieval evaluation on judged data in the BEIR layout.
+"""Retrieval evaluation: every query of a dataset through the app's own `search()`.
 
-Metrics are pure functions over one query's ranking and its relevance judgements
-(graded: gain = grade, as trec_eval and BEIR compute nDCG). Queries without any
-relevant document are skipped, as BEIR does. The runner indexes a corpus in memory
-(one document = one passage, title as its heading), caches corpus embeddings on
-disk keyed by model and corpus hash, and searches with the same `search()` the app
-uses, so the numbers describe what runs.
+The runner indexes a corpus in memory (one document = one passage, title as its
+heading), caches corpus embeddings on disk keyed by model and corpus hash, and
+searches with the same `search()` the app uses, so the numbers describe what runs.
+Queries without any relevant document are skipped, as BEIR does (rag.eval.datasets).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ingest.embedder import Embedder
-from ingest.index import Index
+from ingest.index import Index, build_dense
 from ingest.lexical import term_counts, tokenize
 from ingest.settings import Settings
 from ingest.types import Chunk
 
+from ..pipeline import search
+from ..retrievers import retrievers_for
+from .datasets import Dataset
+from .metrics import mrr_at_k, ndcg_at_k, overlap_at_k, recall_at_k
+
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def ndcg_at_k(ranking: list[str], qrels: dict[str, int], k: int = 10) -> float:
-    """Normalised discounted cumulative gain: sum grade / log2(rank + 1), divided by
-    the same sum for the ideal ordering of all judged-relevant documents."""
-    dcg = sum(qrels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:k]))
-    ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at_k(ranking: list[str], qrels: dict[str, int], k: int) -> float:
-    """Share of the relevant documents found in the top k."""
-    relevant = {d for d, g in qrels.items() if g > 0}
-    return len(relevant & set(ranking[:k])) / len(relevant) if relevant else 0.0
-
-
-def mrr_at_k(ranking: list[str], qrels: dict[str, int], k: int = 10) -> float:
-    """Reciprocal rank of the first relevant document in the top k (0 if none)."""
-    for i, d in enumerate(ranking[:k]):
-        if qrels.get(d, 0) > 0:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-def overlap_at_k(approx: list[str], exact: list[str], k: int = 10) -> float:
-    """ANN recall: share of the exact top k that the approximate search also returns."""
-    truth = set(exact[:k])
-    return len(truth & set(approx[:k])) / len(truth) if truth else 1.0
-
-
-def paired_gain(new: list[float], old: list[float]) -> tuple[float, float]:
-    """Mean per-query improvement of `new` over `old` and its standard error (sample
-    standard deviation of the differences / sqrt(n); 0 with fewer than two queries)."""
-    if len(new) != len(old):
-        raise ValueError(f"need one score per query in both runs; got {len(new)} and {len(old)}")
-    d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
-    if d.size == 0:
-        return 0.0, 0.0
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0
-
-
-# ---------------------------------------------------------------- data
-
-
-@dataclass
-class Dataset:
-    name: str
-    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-
-
-def _jsonl(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
-def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
-    """Read corpus.jsonl, queries[_split].jsonl and qrels/<split>.tsv (with header).
-
-    Raises:
-        FileNotFoundError: naming the missing file of the BEIR layout.
-    """
-    folder = Path(folder)
-    qrels_path = folder / "qrels" / f"{split}.tsv"
-    for p in (folder / "corpus.jsonl", qrels_path):
-        if not p.exists():
-            raise FileNotFoundError(f"{p} is missing: --dataset needs the BEIR layout (corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
-    qrels: dict[str, dict[str, int]] = {}
-    with open(qrels_path, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 3:
-                qrels.setdefault(parts[0], {})[parts[1]] = int(float(parts[2]))
-    queries_path = folder / f"queries_{split}.jsonl"
-    if not queries_path.exists():
-        queries_path = folder / "queries.jsonl"
-    queries = {q["_id"]: q["text"] for q in _jsonl(queries_path) if q["_id"] in qrels and any(g > 0 for g in qrels[q["_id"]].values())}
-    corpus = {d["_id"]: (d.get("title", "") or "", d.get("text", "") or "") for d in _jsonl(folder / "corpus.jsonl")}
-    return Dataset(folder.name, corpus, queries, qrels)
 
 
 def corpus_index(dataset: Dataset, embedder: Embedder, cache_dir: str | Path, progress: bool = True) -> Index:
@@ -132,7 +45,7 @@ def cached_vectors(embedder: Embedder, texts: list[str], cache_dir: str | Path, 
     cache = Path(cache_dir) / "embeddings" / f"{label}-{digest}.npy"
     if cache.exists():
         return np.load(cache, allow_pickle=False)
-    vectors = _embed_with_progress(embedder, texts, f"embedding {label}", progress)
+    vectors = embed_with_progress(embedder, texts, f"embedding {label}", progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, vectors, allow_pickle=False)
@@ -140,7 +53,8 @@ def cached_vectors(embedder: Embedder, texts: list[str], cache_dir: str | Path, 
     return vectors
 
 
-def _embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256) -> np.ndarray:
+def embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256) -> np.ndarray:
+    """Passage vectors of `texts` in batches, with a tqdm bar on stderr when `progress`."""
     from tqdm import tqdm
 
     parts = []
@@ -154,7 +68,7 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], label: str, progr
 # ---------------------------------------------------------------- runner
 
 
-class _QueryVectors:
+class QueryVectors:
     """An Embedder for queries whose vectors were computed in one batch beforehand
     (and kept for the next evaluation with the same embedder in this process)."""
 
@@ -183,12 +97,9 @@ def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Setti
     """Run every (or the first `limit`) query through `search()` and average the metrics."""
     from tqdm import tqdm
 
-    from .pipeline import search
-    from .retrievers import retrievers_for
-
     qids = list(dataset.queries)[:limit] if limit else list(dataset.queries)
     texts = [dataset.queries[q] for q in qids]
-    query_embedder = _QueryVectors(embedder, texts) if mode != "bm25" else embedder
+    query_embedder = QueryVectors(embedder, texts) if mode != "bm25" else embedder
     embed_s = query_embedder.seconds if mode != "bm25" else 0.0
     retrievers = retrievers_for(index, query_embedder, settings)
     dense = retrievers["dense"]
@@ -215,8 +126,6 @@ def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Setti
 
 def ann_recall(dense, embedder: Embedder, queries: list[str], k: int = 10) -> float:
     """Mean overlap of the approximate top k with exact (Flat) search on the same queries."""
-    from ingest.index import build_dense
-
     vectors = np.vstack([embedder.embed([q], query=True) for q in queries])
     exact = build_dense(dense.index.vectors, "flat")
     _, exact_ids = exact.search(vectors, k)

@@ -1,4 +1,4 @@
-"""Fine-tune the dual encoder and train a cross-encoder on `rag.triples.Example`s.
+"""Fine-tune the dual encoder and train a cross-encoder on `rag.tune.triples.Example`s.
 
 Both follow DPR (Karpukhin et al. 2020): a question is scored against its positive
 passage, its hard negatives and, for the dual encoder, every other passage in the
@@ -35,7 +35,7 @@ CHECKPOINT_EVERY_S = 120.0
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (rag.tune.TuneOptions holds the measured ones)."""
+    """Hyper-parameters of one training run (rag.tune.stages.TuneOptions holds the measured ones)."""
 
     epochs: float = 1.0
     batch_size: int = 32  # questions per step

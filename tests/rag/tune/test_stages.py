@@ -9,8 +9,8 @@ import pytest
 from ingest import index as store
 from ingest.models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
 from ingest.settings import Settings
-from rag.train import TrainConfig
-from rag.tune import TuneOptions, adopt, tune_index
+from rag.tune.stages import TuneOptions, adopt, tune_index
+from rag.tune.train import TrainConfig
 
 TOPICS = [
     ("Boiler", "Descale the boiler every 90 days with citric acid. Hard water leaves scale on the heating element, which slows heating and wastes power."),
@@ -105,7 +105,7 @@ def test_tune_an_index_end_to_end(guide_index, tmp_path):
 
 @pytest.mark.slow
 def test_a_rerun_reuses_every_finished_stage(guide_index, tmp_path, minilm):
-    from rag.tune import run
+    from rag.tune.stages import run
 
     index = store.load(guide_index / "index", minilm.name)
     settings = Settings.from_env({}, cache=str(tmp_path))
@@ -120,7 +120,7 @@ def test_a_rerun_reuses_every_finished_stage(guide_index, tmp_path, minilm):
 @pytest.mark.slow
 def test_adopted_models_are_what_the_collection_then_uses(guide_index, tmp_path, minilm):
     from rag.pipeline import Collection, Models
-    from rag.tune import reembed
+    from rag.tune.stages import reembed
 
     import shutil
 
@@ -170,7 +170,7 @@ def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open
 
 
 def test_only_a_gain_beyond_its_noise_is_adopted():
-    from rag.heldout import clearly_better
+    from rag.tune.heldout import clearly_better
 
     assert clearly_better([0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.8])["adopt"], "a steady gain"
     noisy = clearly_better([1.0, 0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0, 0.5])

@@ -25,15 +25,20 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ingest.embedder import Embedder, SentenceTransformerEmbedder
-from ingest.index import Index
+from ingest.index import ANN_THRESHOLD, Index
 from ingest.models import pick_device
 from ingest.settings import Settings
 from ingest.types import Chunk
 
-from .evaluate import Dataset, _QueryVectors
+from ..eval.datasets import Dataset, load_dataset
+from ..eval.retrieval import QueryVectors, cached_vectors, corpus_index, embed_with_progress
+from ..generate import focus, neutralise
+from ..pipeline import Models, search
+from ..rerank import CrossEncoderReranker
+from ..retrievers import retrievers_for
 from .heldout import calibrate_rerank, clearly_better, heldout_qrels, search_heldout
 from .train import TrainConfig, train
-from .triples import ORIGINS, Example, cloze_examples, llm_examples, load_examples, save_examples, split_heldout, with_negatives
+from .triples import ORIGINS, Example, cloze_examples, judged_from_jsonl, llm_examples, load_examples, save_examples, split_heldout, with_negatives
 
 MINE_DEPTH = 30  # hard negatives come from the fused top 30
 EMBEDDER_SHARE = 0.4  # of the training time left; the cross-encoder gets what remains after it
@@ -82,10 +87,9 @@ def judged_from_dataset(dataset: Dataset) -> list[Example]:
 
 
 def question_writer(generator, passage_tokens: int = 200):
-    """`ask(passage) -> model output` for rag.triples.llm_examples."""
+    """`ask(passage) -> model output` for rag.tune.triples.llm_examples."""
     import prompts
 
-    from .generate import focus, neutralise
 
     def ask(passage: str) -> str:
         text = focus(neutralise(" ".join(passage.split())), "", passage_tokens, generator.count_tokens)
@@ -97,11 +101,9 @@ def question_writer(generator, passage_tokens: int = 200):
 
 def mine(examples: list[Example], index: Index, embedder: Embedder, settings: Settings, negatives: int, seed: int) -> list[Example]:
     """Attach hard negatives from the fused BM25 + dense top `MINE_DEPTH`."""
-    from .pipeline import search
-    from .retrievers import retrievers_for
 
     queries = [e.query for e in examples]
-    retrievers = retrievers_for(index, _QueryVectors(embedder, queries), settings)
+    retrievers = retrievers_for(index, QueryVectors(embedder, queries), settings)
     rankings = [[h.chunk.chunk_id for h in search(retrievers, q, MINE_DEPTH, "hybrid", settings)[0]] for q in queries]
     relevant: dict[str, set[str]] = {}
     for e in examples:
@@ -113,11 +115,10 @@ def mine(examples: list[Example], index: Index, embedder: Embedder, settings: Se
 def reembed(index: Index, embedder: Embedder, progress: bool, cache_dir: str | Path | None = None) -> Index:
     """The same chunks and lexical index with vectors from `embedder` (cached under
     `cache_dir` when given, as evaluation caches corpus vectors)."""
-    from .evaluate import _embed_with_progress, cached_vectors
 
     texts = [c.indexed_text for c in index.chunks]
     if cache_dir is None:
-        vectors = _embed_with_progress(embedder, texts, "re-embedding", progress, batch=64)
+        vectors = embed_with_progress(embedder, texts, "re-embedding", progress, batch=64)
     else:
         vectors = cached_vectors(embedder, texts, cache_dir, index.chunks[0].source if index.chunks else "empty", progress)
     return replace(index, embedder=embedder.name, vectors=vectors, dense=None)
@@ -180,10 +181,9 @@ def _train_both(index: Index, train_set: list[Example], settings: Settings, opti
 
 
 def _judge(qrels: dict, before: dict, index, base_embedder, tuned_index, tuned_embedder, settings, folder: Path) -> dict:
-    """The held-out check (rag.heldout): adopt the encoder if hybrid search with it is
+    """The held-out check (rag.tune.heldout): adopt the encoder if hybrid search with it is
     clearly better, and the reranker (at its calibrated weight) if it clearly beats
     the hybrid search it reorders."""
-    from .rerank import CrossEncoderReranker
 
     after = search_heldout(qrels, tuned_index, tuned_embedder, settings)
     encoder = clearly_better(after["hybrid_per_question"], before["hybrid_per_question"]) if qrels else {}
@@ -214,8 +214,6 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
     from ingest import index as store
     from ingest.embedder import embedder_from
 
-    from .pipeline import Models
-    from .triples import judged_from_jsonl
 
     folder = Path(folder)
     embedder = embedder_from(settings)
@@ -228,11 +226,11 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
     factory = (lambda: generator) if generator is not None else (lambda: Models(settings, embedder=embedder).generator)
     report, tuned = run(index, judged, embedder, settings, options, work, generator_factory=factory, progress=progress)
     if report["adopt_embedder"] or report["adopt_reranker"]:
-        adopt(folder, report, tuned, embedder.name, index.generation)
+        adopt(folder, report, tuned, embedder.name, index.generation, ann=(settings.ann, settings.ann_threshold))
     return report
 
 
-def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int) -> None:
+def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int, ann: tuple[str, int] = ("auto", ANN_THRESHOLD)) -> None:
     """Write a generation that uses the adopted models: the re-embedded index when the
     encoder was adopted, and the manifest's `tuned` record that `Settings.for_index` reads.
 
@@ -254,7 +252,7 @@ def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, g
             "rerank_weight": report["rerank_weight"],
             "report": str(Path(report["folder"]) / "report.json"),
         }
-        store.save(updated, folder)
+        store.save(updated, folder, ann=ann[0], ann_threshold=ann[1])
 
 
 def tune_dataset(dataset_dir: str | Path, split: str, settings: Settings, options: TuneOptions, *, pairs: str | None = None, progress: bool = True) -> dict:
@@ -262,9 +260,6 @@ def tune_dataset(dataset_dir: str | Path, split: str, settings: Settings, option
     exists); evaluate the result on its test split with `rag eval --embedder ... --reranker ...`."""
     from ingest.embedder import embedder_from
 
-    from .evaluate import corpus_index, load_dataset
-    from .pipeline import Models
-    from .triples import judged_from_jsonl
 
     embedder = embedder_from(settings)
     has_split = (Path(dataset_dir) / "qrels" / f"{split}.tsv").exists()
