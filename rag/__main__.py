@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     _common(e)
     ea = sub.add_parser("eval-answers", help="answer quality (EM, F1, citation precision, refusals) on SQuAD-style data")
     ea.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, qa.jsonl and qrels/")
-    ea.add_argument("--unanswerable", default=None, metavar="DIR", help="another corpus to ask the same questions against (default: ../scifact beside --dataset)")
+    ea.add_argument("--unanswerable", metavar="DIR", help="a BEIR-layout dataset whose corpus does not cover the questions (SciFact for SQuAD): each question is asked of it too, and the refusal rate is measured there; without it, no refusal run (refusal_rate_unanswerable: null)")
     ea.add_argument("--limit", type=int, default=200)
     ea.add_argument("--offset", type=int, default=0, help="skip the first N questions (calibration uses others than evaluation)")
     ea.add_argument("--mode", choices=MODES)
@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             return _tune(args)
         if not Path(args.index).exists():
             raise ValueError(f"no index at {args.index}; create one with `python -m ingest FILES --index {args.index}`")
-        settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None)).for_index(args.index)
+        from .pipeline import Collection, Models, collection_settings
+
+        settings = collection_settings(Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None)), args.index)
         go_offline_if_unreachable()
-        from .pipeline import Collection, Models
 
         collection = Collection(args.index, Models(settings))
         if args.command == "search":
@@ -144,8 +145,11 @@ def _eval_answers(args) -> int:
     if args.limit < 1:
         raise ValueError(f"--limit must be at least 1; got --limit {args.limit}")
     go_offline_if_unreachable()
-    other = args.unanswerable or str(Path(args.dataset).resolve().parent / "scifact")
-    result = run(args.dataset, other, settings, args.limit, args.offset, progress=not args.json or sys.stderr.isatty())
+    if args.unanswerable is None:
+        print("note: no --unanswerable DIR given; the refusal rate on unanswerable questions is not measured", file=sys.stderr)
+    elif not Path(args.unanswerable).is_dir():
+        raise ValueError(f"--unanswerable {args.unanswerable} is not a folder; give a BEIR-layout dataset the questions are not about, or leave the flag out")
+    result = run(args.dataset, args.unanswerable, settings, args.limit, args.offset, progress=not args.json or sys.stderr.isatty())
     if args.json:
         print(json.dumps(result))
     else:
@@ -164,7 +168,9 @@ def _tune(args) -> int:
         raise ValueError(f"--minutes must be positive; got --minutes {args.minutes}")
     settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, llm=args.llm)
     if args.index:  # a tuned index is tuned further from its own encoder
-        settings = settings.for_index(args.index)
+        from .pipeline import collection_settings
+
+        settings = collection_settings(settings, args.index)
     llm_questions = args.llm_questions if args.llm_questions is not None else (200 if args.index else 0)
     # with --dataset the real test split judges the result, so less is held out of training
     options = TuneOptions(time_budget_s=60 * args.minutes, llm_questions=llm_questions, cloze=not args.no_cloze, heldout=0.2 if args.index else 0.1, seed=args.seed, device=args.device)

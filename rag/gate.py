@@ -43,6 +43,16 @@ def dense_evidence(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
+def options(settings) -> dict:
+    """The keyword arguments of `decide` that settings (ingest.settings.Settings) choose."""
+    return {
+        "threshold": settings.gate_threshold,
+        "coverage_weight": settings.gate_coverage_weight,
+        "min_coverage": settings.gate_min_coverage,
+        "min_rerank": settings.gate_min_rerank,
+    }
+
+
 def decide(query: str, hits: list[Hit], *, threshold: float, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
     if not hits:
         return Verdict(False, 0.0, "no passage matched the question")

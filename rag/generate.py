@@ -15,12 +15,13 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 import prompts
 from ingest.chunking import sentence_spans
 from ingest.lexical import tokenize
-from ingest.models import resolve
+from ingest.models import DEFAULT_CACHE, resolve
 
 from .types import Hit
 
@@ -57,10 +58,10 @@ class Generator(Protocol):
 class LlamaGenerator:
     """llama-cpp-python. The model is not thread-safe, so calls are serialised."""
 
-    def __init__(self, model: str, *, n_ctx: int = 4096, threads: int = 0, style: str = "auto", temperature: float = 0.0, seed: int = 0):
+    def __init__(self, model: str, *, n_ctx: int = 4096, threads: int = 0, style: str = "auto", temperature: float = 0.0, seed: int = 0, cache: str | Path = DEFAULT_CACHE):
         from llama_cpp import Llama
 
-        path = resolve(model, "SOURCED_LLM")
+        path = resolve(model, "SOURCED_LLM", cache)
         cores = os.cpu_count() or 1
         # llama-cpp-python's own default generates on half the cores; 0 here means all of them
         kwargs = dict(n_ctx=n_ctx, n_threads=threads or cores, n_threads_batch=threads or cores, seed=seed, verbose=False)
@@ -124,8 +125,6 @@ def _without_extra_buffers():
 
 
 def _is_file(path: str) -> bool:
-    from pathlib import Path
-
     return Path(path).is_file()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest import index as index_store
 from ingest.embedder import Embedder, embedder_from
+from ingest.models import DEFAULT_RERANKER
 from ingest.settings import MODES, Settings, check_choice
 
 from . import citations, gate
@@ -66,7 +67,7 @@ class Models:
         with self._locks["generator"]:
             if self._generator is None:
                 s = self.settings
-                self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature)
+                self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature, cache=s.cache)
             return self._generator
 
     def describe(self) -> dict:
@@ -77,6 +78,21 @@ class Models:
             "reranker_status": "loaded" if reranker else self.reranker_reason,
             "llm": self._generator.name if self._generator else self.settings.llm,
         }
+
+
+def collection_settings(settings: Settings, folder: str | Path) -> Settings:
+    """`settings` with an index folder's own tuned models (rag.tune) wherever the
+    settings leave the choice open: its encoder (Settings.for_index), and its reranker,
+    at its calibrated weight, when no other reranker is configured.
+
+    Raises:
+        ValueError: the tuned encoder the index was built with is gone.
+    """
+    settings = settings.for_index(folder)
+    tuned = index_store.read_manifest(folder).get("tuned") or {}
+    if tuned.get("reranker") and settings.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():
+        return settings.replace(reranker=tuned["reranker"], rerank_weight=tuned.get("rerank_weight", 1.0))
+    return settings
 
 
 class Collection:
@@ -179,7 +195,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 
-    verdict = gate.decide(query, hits, **s.gate_options())
+    verdict = gate.decide(query, hits, **gate.options(s))
     if not verdict.answerable:
         answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
         answer.notes.append(verdict.reason)

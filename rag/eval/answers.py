@@ -68,7 +68,7 @@ def answer_text(text: str) -> str:
 
 def extractive_answer(question: str, hits, s: Settings) -> tuple[str, bool, str]:
     """Baseline: the top passage's sentence sharing most content words with the question."""
-    verdict = gate.decide(question, hits, **s.gate_options())
+    verdict = gate.decide(question, hits, **gate.options(s))
     if not verdict.answerable:
         return "", False, ""
     text = hits[0].chunk.text
@@ -95,13 +95,18 @@ def load_qa(folder: str | Path, limit: int | None, offset: int = 0) -> list[QA]:
     return rows[offset : offset + limit if limit else None]
 
 
-def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collection, settings: Settings, progress: bool = False) -> dict:
-    """Run the LLM pipeline and the extractive baseline on answerable and unanswerable copies."""
+def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collection | None, settings: Settings, progress: bool = False) -> dict:
+    """Run the LLM pipeline and the extractive baseline on answerable and unanswerable copies.
+
+    `unanswerable` is a collection the questions are not about; each question is asked
+    of it too, and refusing there is right. Without one the refusal rates are None:
+    not measured.
+    """
     from tqdm import tqdm
 
     llm = {"em": 0.0, "f1": 0.0, "answered": 0, "cites": 0, "good_cites": 0, "ttft": [], "tps": [], "total": []}
     base = {"em": 0.0, "f1": 0.0, "answered": 0, "cites": 0, "good_cites": 0}
-    refused = {"llm": 0, "baseline": 0}
+    refused = {"llm": 0, "baseline": 0} if unanswerable is not None else {"llm": None, "baseline": None}
     generator = answerable.models.generator
     for qa in tqdm(qas, desc="answers", unit="q", disable=not progress):
         final = answer_once(answerable, qa.question)
@@ -128,9 +133,10 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
             base["f1"] += token_f1(sentence, qa.answers)
             base["cites"] += 1
             base["good_cites"] += _supports(chunks[cid], qa)
-        elsewhere = answer_once(unanswerable, qa.question)
-        refused["llm"] += not elsewhere.answerable
-        refused["baseline"] += not extractive_answer(qa.question, elsewhere.hits, settings)[1]
+        if unanswerable is not None:
+            elsewhere = answer_once(unanswerable, qa.question)
+            refused["llm"] += not elsewhere.answerable
+            refused["baseline"] += not extractive_answer(qa.question, elsewhere.hits, settings)[1]
     return {"llm": _summary(llm, refused["llm"], len(qas)), "extractive": _summary(base, refused["baseline"], len(qas)), "questions": len(qas)}
 
 
@@ -144,7 +150,7 @@ def _median(xs: list[float]) -> float | None:
     return round(xs[len(xs) // 2], 1) if xs else None
 
 
-def _summary(d: dict, refused: int, n: int) -> dict:
+def _summary(d: dict, refused: int | None, n: int) -> dict:
     answered = max(d["answered"], 1)
     out = {
         "exact_match": round(d["em"] / answered, 4),
@@ -152,21 +158,27 @@ def _summary(d: dict, refused: int, n: int) -> dict:
         "f1_all": round(d["f1"] / max(n, 1), 4),
         "citation_precision": round(d["good_cites"] / d["cites"], 4) if d["cites"] else None,
         "answer_rate": round(d["answered"] / max(n, 1), 4),
-        "refusal_rate_unanswerable": round(refused / max(n, 1), 4),
+        "refusal_rate_unanswerable": round(refused / max(n, 1), 4) if refused is not None else None,
     }
     if "ttft" in d:
         out |= {"median_first_token_ms": _median(d["ttft"]), "median_total_ms": _median(d["total"]), "median_tokens_per_s": _median(d["tps"])}
     return out
 
 
-def run(dataset: str | Path, unanswerable_dataset: str | Path, settings: Settings, limit: int = 200, offset: int = 0, progress: bool = False) -> dict:
-    """Index both corpora in memory (embeddings cached) and evaluate `limit` questions."""
+def run(dataset: str | Path, unanswerable_dataset: str | Path | None, settings: Settings, limit: int = 200, offset: int = 0, progress: bool = False) -> dict:
+    """Index the corpora in memory (embeddings cached) and evaluate `limit` questions.
+
+    `unanswerable_dataset`: a BEIR-layout folder whose corpus does not cover the
+    questions (SciFact's abstracts for SQuAD's questions), or None for no refusal run.
+    """
 
     models = Models(settings)
     t = time.perf_counter()
     own = Collection.of(corpus_index(load_dataset(dataset), models.embedder, settings.cache, progress), models)
-    other = Collection.of(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
+    other = None
+    if unanswerable_dataset is not None:
+        other = Collection.of(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
     index_s = time.perf_counter() - t
     result = evaluate_answers(load_qa(dataset, limit, offset), own, other, settings, progress)
-    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": settings.gate_options()}
+    result |= {"dataset": Path(dataset).name, "unanswerable_dataset": Path(unanswerable_dataset).name if unanswerable_dataset is not None else None, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": gate.options(settings)}
     return result

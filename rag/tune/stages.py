@@ -232,7 +232,7 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
 
 def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int, ann: tuple[str, int] = ("auto", ANN_THRESHOLD)) -> None:
     """Write a generation that uses the adopted models: the re-embedded index when the
-    encoder was adopted, and the manifest's `tuned` record that `Settings.for_index` reads.
+    encoder was adopted, and the manifest's `tuned` record that `rag.pipeline.collection_settings` reads.
 
     Raises:
         ValueError: another write landed since tuning began (a rerun redoes only this).

@@ -82,3 +82,15 @@ def test_a_folder_that_is_not_an_index_is_refused(tmp_path):
 def test_missing_folder_is_an_empty_index(tmp_path):
     assert len(store.load(tmp_path / "nothing-here")) == 0
     assert not os.path.exists(tmp_path / "nothing-here")
+
+
+def test_documents_are_listed_without_loading_the_index(tmp_path, docs, hash_embedder, monkeypatch):
+    folder = tmp_path / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, hash_embedder)
+    expected = store.load(folder, hash_embedder.name).documents
+    monkeypatch.setattr(store, "load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded the whole generation")))
+    assert store.read_documents(folder, hash_embedder.name) == expected
+    gen = folder / (folder / "CURRENT").read_text().strip()
+    (gen / "documents.json").write_text("[]")  # damaged: the checksum no longer matches
+    with pytest.raises(AssertionError, match="loaded the whole generation"):
+        store.read_documents(folder, hash_embedder.name)

@@ -95,9 +95,9 @@ def test_tune_an_index_end_to_end(guide_index, tmp_path):
     else:
         assert after["generation"] == before["generation"], "nothing adopted: the index is untouched"
 
-    from rag.pipeline import Collection, Models
+    from rag.pipeline import Collection, Models, collection_settings
 
-    chosen = settings.for_index(folder)
+    chosen = collection_settings(settings, folder)
     assert (chosen.embedder == report["embedder"]) == report["adopt_embedder"]
     hits, _ = Collection(folder, Models(chosen)).search("How often should the boiler be descaled?", 3, "rerank")
     assert len(hits) == 3, "the collection answers with whatever models it adopted"
@@ -149,6 +149,7 @@ def test_adopted_models_are_what_the_collection_then_uses(guide_index, tmp_path,
 
 def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open(tmp_path):
     from ingest.index import Index, save
+    from rag.pipeline import collection_settings
 
     encoder, reranker = tmp_path / "enc", tmp_path / "ce"
     encoder.mkdir()
@@ -158,15 +159,16 @@ def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open
 
     default = Settings.from_env({})
     assert default.reranker == DEFAULT_RERANKER
-    chosen = default.for_index(folder)
+    chosen = collection_settings(default, folder)
     assert (chosen.embedder, chosen.reranker, chosen.rerank_weight) == (str(encoder), str(reranker), 0.4)
-    other = Settings.from_env({}, embedder="some/other-model", reranker="none").for_index(folder)
+    other = collection_settings(Settings.from_env({}, embedder="some/other-model", reranker="none"), folder)
     assert (other.embedder, other.reranker, other.rerank_weight) == ("some/other-model", "none", 1.0), "an explicit choice wins"
-    assert Settings.from_env({}).for_index(tmp_path / "no-index") == default
+    assert collection_settings(Settings.from_env({}), tmp_path / "no-index") == default
+    assert default.for_index(folder).reranker == DEFAULT_RERANKER, "ingest takes only the encoder"
 
     encoder.rmdir()
     with pytest.raises(ValueError, match="tuned encoder that is gone"):
-        default.for_index(folder)
+        collection_settings(default, folder)
 
 
 def test_only_a_gain_beyond_its_noise_is_adopted():
