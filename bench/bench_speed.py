@@ -5,7 +5,7 @@
 
 Every row puts our number beside a simple baseline measured in the same run, so a
 change in the machine's load moves both. Synthetic collections are built from real
-SciFact sentences (../shared/data) with random unit vectors: a Flat search costs the
+SciFact sentences (from --data) with random unit vectors: a Flat search costs the
 same whatever the vectors hold, and embedding 100k chunks would take an hour here.
 Reranking uses a tiny cross-encoder (the bundled MiniLM with a fresh one-logit head,
 as the tests build it): its cost is real, its scores are meaningless. A load average
@@ -38,8 +38,9 @@ import ingest  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 from ingest.models import DEFAULT_EMBEDDER, DEFAULT_LLM, go_offline_if_unreachable, resolve  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-MANUAL = DATA / "pdfs" / "irs-irm-2.3.59-400p.pdf"
+import data_folder  # noqa: E402  (bench/, beside this script)
+
+MANUAL = "pdfs/irs-irm-2.3.59-400p.pdf"  # under --data
 TARGETS = {"ingest_s": 120.0, "hybrid_100k_p50_ms": 50.0, "app_s": 5.0}
 
 
@@ -70,14 +71,14 @@ def maxrss_mb() -> float:
 # ---------------------------------------------------------------- ingest
 
 
-def bench_ingest(rows: list[str], embedder) -> None:
+def bench_ingest(rows: list[str], embedder, manual: Path) -> None:
     from ingest import index as store
     from ingest.loaders import load as load_in_process
     from ingest.pipeline import ingest
 
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        report = ingest([MANUAL], Path(d) / "idx", embedder)
+        report = ingest([manual], Path(d) / "idx", embedder)
         total = time.perf_counter() - t
         pages = report.added[0]["pages"]
         split = ", ".join(f"{k} {report.timings.get(k, 0):.1f}" for k in ("parse", "chunk", "embed", "lexical", "save"))
@@ -87,7 +88,7 @@ def bench_ingest(rows: list[str], embedder) -> None:
             f"< {TARGETS['ingest_s']:.0f} s {mark} | — | includes loading the embedder |"
         )
         t = time.perf_counter()
-        load_in_process(MANUAL)
+        load_in_process(manual)
         plain = time.perf_counter() - t
         rows.append(
             f"| parse the manual in the sandbox child (time + memory limits) | {report.timings['parse']:.2f} s | | {plain:.2f} s parsed in-process, no limits | sandbox overhead {report.timings['parse'] - plain:+.2f} s |"
@@ -146,9 +147,9 @@ def query_embedding_row(rows: list[str]) -> None:
 # ---------------------------------------------------------------- search
 
 
-def sentences(limit: int) -> list[str]:
+def sentences(data: Path, limit: int) -> list[str]:
     out = []
-    with open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
+    with open(data / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
         for line in f:
             out.extend(s for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if len(s.split()) > 4)
             if len(out) >= limit:
@@ -185,7 +186,7 @@ class Rows(list):
         super().append(row)
 
 
-def bench_search(rows: list[str], sizes: list[int], embedder, cross_encoder: str | None) -> dict:
+def bench_search(data: Path, rows: list[str], sizes: list[int], embedder, cross_encoder: str | None) -> dict:
     from rank_bm25 import BM25Okapi
 
     from ingest.lexical import tokenize
@@ -196,8 +197,8 @@ def bench_search(rows: list[str], sizes: list[int], embedder, cross_encoder: str
     from rag.retrievers import BM25Retriever, DenseRetriever, top_k
     from rag.types import Hit
 
-    queries = [json.loads(l)["text"] for l in open(DATA / "scifact" / "queries_test.jsonl", encoding="utf-8")][:60]
-    sents = sentences(60000)
+    queries = [json.loads(l)["text"] for l in open(data / "scifact" / "queries_test.jsonl", encoding="utf-8")][:60]
+    sents = sentences(data, 60000)
     reranker = CrossEncoderReranker(cross_encoder) if cross_encoder else None
     found = {}
     for n in sizes:
@@ -347,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCH.md"))
     parser.add_argument("--no-app", action="store_true", help="skip the app start-up measurement")
     parser.add_argument("--no-llm", action="store_true", help="skip the LLM measurement")
+    data_folder.add_argument(parser)
     args = parser.parse_args(argv)
+    data = data_folder.check(parser, args.data, [MANUAL, "scifact/corpus.jsonl", "scifact/queries_test.jsonl"])
     go_offline_if_unreachable()
     from ingest.embedder import SentenceTransformerEmbedder
 
@@ -355,11 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows: list[str] = Rows()
     embedder = SentenceTransformerEmbedder()
-    index = bench_ingest(rows, embedder)
+    index = bench_ingest(rows, embedder, data / MANUAL)
     rows.append(f"| peak memory after ingest (maxrss) | {maxrss_mb():.0f} MB | | | |")
     query_embedding_row(rows)
     with tempfile.TemporaryDirectory() as d:
-        bench_search(rows, [int(s) for s in args.sizes.split(",")], embedder, tiny_cross_encoder(Path(d) / "ce"))
+        bench_search(data, rows, [int(s) for s in args.sizes.split(",")], embedder, tiny_cross_encoder(Path(d) / "ce"))
     rows.append(f"| peak memory after search at {args.sizes.split(',')[-1]} chunks (maxrss) | {maxrss_mb():.0f} MB | | | |")
     if not args.no_llm:
         bench_llm(rows, index)

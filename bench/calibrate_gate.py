@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/calibrate_gate.py          # prints a table, writes docs/GATE.md
 
-Answerable: SQuAD questions asked of their own corpus (../shared/data/squad-a).
-Unanswerable: the same questions asked of SciFact's corpus, which never covers them.
+Answerable: SQuAD questions asked of their own corpus (DATA/squad-a, DATA being the
+folder given as --data). Unanswerable: the same questions asked of SciFact's corpus
+(DATA/scifact), which never covers them.
 Calibration uses questions 1000-1999 of qa.jsonl, so the first 200 (used by
 `rag eval-answers`) stay held out. For each threshold on each evidence feature the
 table gives the answer rate (answerable) and the refusal rate (unanswerable); the
@@ -12,6 +13,7 @@ chosen setting maximises their mean (balanced accuracy).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ from rag.eval.datasets import load_dataset  # noqa: E402
 from rag.eval.retrieval import corpus_index  # noqa: E402
 from rag.pipeline import Collection, Models  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+import data_folder  # noqa: E402  (bench/, beside this script)
 
 
 def features(collection: Collection, questions: list[str], k: int) -> np.ndarray:
@@ -46,13 +48,16 @@ def sweep(pos: np.ndarray, neg: np.ndarray, grid: np.ndarray) -> list[tuple[floa
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data_folder.add_argument(ap)
+    data = data_folder.check(ap, ap.parse_args().data, ["squad-a", "scifact"])
     go_offline_if_unreachable()
     settings = Settings.from_env()
     models = Models(settings)
     t0 = time.perf_counter()
-    questions = [qa.question for qa in load_qa(DATA / "squad-a", 1000, offset=1000)]
-    own = Collection.of(corpus_index(load_dataset(DATA / "squad-a"), models.embedder, settings.cache), models)
-    other = Collection.of(corpus_index(load_dataset(DATA / "scifact"), models.embedder, settings.cache), models)
+    questions = [qa.question for qa in load_qa(data / "squad-a", 1000, offset=1000)]
+    own = Collection.of(corpus_index(load_dataset(data / "squad-a"), models.embedder, settings.cache), models)
+    other = Collection.of(corpus_index(load_dataset(data / "scifact"), models.embedder, settings.cache), models)
     pos, neg = features(own, questions, settings.top_k), features(other, questions, settings.top_k)
     lines = [
         "# Evidence gate calibration",

@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/eval_report.py            # writes docs/EVAL.md (about 35 min cold, 15 warm)
 
-Datasets come from ../shared/data (BEIR layout). Corpus embeddings are cached under
-SOURCED_CACHE, so a second run only searches. Every number in docs/EVAL.md comes from
-this script; nothing is typed in by hand except the published reference figures.
+Datasets come from the folder given as --data (BEIR layout; README.md, "Evaluation
+data"). Corpus embeddings are cached under SOURCED_CACHE, so a second run only
+searches. Every number in docs/EVAL.md comes from this script; nothing is typed in
+by hand except the published reference figures.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from rag.eval.datasets import load_dataset  # noqa: E402
 from rag.eval.retrieval import corpus_index, evaluate  # noqa: E402
 from rag.pipeline import Models  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+import data_folder  # noqa: E402  (bench/, beside this script)
+
 DATASETS = ["scifact", "cranfield", "squad-a"]
 PUBLISHED = {  # nDCG@10 from ../shared/data/README.md
     "scifact": {"bm25": "0.665–0.687", "dense": "0.645", "rerank": "0.688 (BM25 top-100 + ms-marco cross-encoder)"},
@@ -65,8 +67,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def dataset_section(name: str, base: Settings, models: Models, lines: list[str], summary: dict) -> None:
-    ds = load_dataset(DATA / name)
+def dataset_section(data: Path, name: str, base: Settings, models: Models, lines: list[str], summary: dict) -> None:
+    ds = load_dataset(data / name)
     t = time.perf_counter()
     index = corpus_index(ds, models.embedder, base.cache)
     print(f"{name}: {len(ds.corpus)} docs, {len(ds.queries)} queries, index ready in {time.perf_counter() - t:.0f} s", file=sys.stderr)
@@ -134,7 +136,7 @@ def ann_section(lines: list[str], n: int = 200_000, queries: int = 300, seed: in
     ]
 
 
-def lexical_section(lines: list[str], n: int = 100_000, queries: int = 50, seed: int = 0) -> None:
+def lexical_section(data: Path, lines: list[str], n: int = 100_000, queries: int = 50, seed: int = 0) -> None:
     """rank-bm25 (reference) vs the sparse-matrix BM25 that serves queries, same statistics."""
     import json
 
@@ -144,7 +146,7 @@ def lexical_section(lines: list[str], n: int = 100_000, queries: int = 50, seed:
 
     sentences = []
     for name in ("scifact", "squad-a"):
-        with open(DATA / name / "corpus.jsonl", encoding="utf-8") as f:
+        with open(data / name / "corpus.jsonl", encoding="utf-8") as f:
             for line in f:
                 sentences += [s for s in json.loads(line)["text"].split(". ") if len(s) > 40]
     rng = np.random.default_rng(seed)
@@ -182,11 +184,11 @@ def lexical_section(lines: list[str], n: int = 100_000, queries: int = 50, seed:
     ]
 
 
-def answers_section(lines: list[str], base: Settings, limit: int = 200) -> None:
+def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 200) -> None:
     """`rag eval-answers` on SQuAD: the LLM pipeline beside the extractive baseline."""
     from rag.eval.answers import run
 
-    r = run(DATA / "squad-a", DATA / "scifact", base, limit)
+    r = run(data / "squad-a", data / "scifact", base, limit)
     rows = [
         ("exact match (answered)", "exact_match"),
         ("token F1 (answered)", "f1"),
@@ -199,7 +201,7 @@ def answers_section(lines: list[str], base: Settings, limit: int = 200) -> None:
     lines += [
         "## Answers: SQuAD questions, cited",
         "",
-        f"`python -m rag eval-answers --dataset ../shared/data/squad-a --limit {limit}`: the first {limit} questions of qa.jsonl,",
+        f"`python -m rag eval-answers --dataset DATA/squad-a --unanswerable DATA/scifact --limit {limit}` (DATA: the benchmarks' `--data` folder): the first {limit} questions of qa.jsonl,",
         f"asked of the squad-a corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`;",
         "the extractive baseline answers with the top passage's sentence that shares most words with the question,",
         f"behind the same evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}).",
@@ -227,7 +229,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
     ap.add_argument("--datasets", nargs="*", default=DATASETS)
     ap.add_argument("--skip-answers", action="store_true", help="leave out the answer evaluation (about 8 minutes)")
+    data_folder.add_argument(ap)
     args = ap.parse_args()
+    data = data_folder.check(ap, args.data, [*args.datasets, "scifact", "squad-a"])  # the answer and lexical sections read these two
     go_offline_if_unreachable()
     base = Settings.from_env()
     models = Models(base)
@@ -235,11 +239,11 @@ def main() -> int:
     lines: list[str] = []
     summary: dict = {}
     for name in args.datasets:
-        dataset_section(name, base, models, lines, summary)
+        dataset_section(data, name, base, models, lines, summary)
     if not args.skip_answers:
-        answers_section(lines, base)
+        answers_section(data, lines, base)
     ann_section(lines)
-    lexical_section(lines)
+    lexical_section(data, lines)
     head = [
         "# Evaluation: retrieval and answers",
         "",

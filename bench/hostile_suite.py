@@ -10,6 +10,7 @@ docs/HOSTILE.md.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def memory_kb(pid: int, field: str) -> int:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # no options; --help describes the run
     work = Path(tempfile.mkdtemp(prefix="sourced-hostile-"))
     port = free_port()
     env = dict(os.environ, SOURCED_PRIVATE_DIR=str(work / "private"), GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1")

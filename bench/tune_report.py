@@ -3,9 +3,9 @@
     .venv/bin/python bench/tune_report.py               # about 2 hours on 2 cores
     .venv/bin/python bench/tune_report.py --runs scifact
 
-Each run tunes on a dataset's corpus (`rag.tune.tune_dataset`, the same code as
-`python -m rag tune --dataset`) and evaluates on its test queries, which training
-never sees: the untuned encoder, the tuned one, and the trained cross-encoder
+Each run tunes on the corpus of a dataset under --data DIR (`rag.tune.tune_dataset`,
+the same code as `python -m rag tune --dataset`) and evaluates on its test queries,
+which training never sees: the untuned encoder, the tuned one, and the trained cross-encoder
 reranking either's hybrid top candidates. squad-a is split by article: questions
 of half the articles train, the other half's are the test. The section between
 the markers in docs/EVAL.md is replaced; bench/eval_report.py keeps it.
@@ -32,7 +32,8 @@ from rag.pipeline import Models  # noqa: E402
 from rag.rerank import CrossEncoderReranker  # noqa: E402
 from rag.tune import TuneOptions, tune_dataset  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+import data_folder  # noqa: E402  (bench/, beside this script)
+
 BEGIN, END = "<!-- bench/tune_report.py: begin -->", "<!-- bench/tune_report.py: end -->"
 RUNS = {  # name: (label, dataset, train split or None for synthetic questions only, LLM questions, test queries)
     "scifact": ("SciFact: its train qrels + inverse-cloze questions", "scifact", "train", 0, None),
@@ -43,7 +44,7 @@ RUNS = {  # name: (label, dataset, train split or None for synthetic questions o
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query")
 
 
-def squad_by_article(cache: Path) -> Path:
+def squad_by_article(data: Path, cache: Path) -> Path:
     """squad-a with qrels/train.tsv (questions of every other article, by title) and
     qrels/test.tsv (the rest), written once under the cache, never into the repo."""
     out = cache / "datasets" / "squad-a-by-article"
@@ -51,8 +52,8 @@ def squad_by_article(cache: Path) -> Path:
         return out
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     for name in ("corpus.jsonl", "queries.jsonl"):
-        (out / name).write_bytes((DATA / "squad-a" / name).read_bytes())
-    qa = [json.loads(line) for line in open(DATA / "squad-a" / "qa.jsonl", encoding="utf-8")]
+        (out / name).write_bytes((data / "squad-a" / name).read_bytes())
+    qa = [json.loads(line) for line in open(data / "squad-a" / "qa.jsonl", encoding="utf-8")]
     train_titles = set(sorted({q["title"] for q in qa})[0::2])
     for split, wanted in (("train", True), ("test", False)):
         rows = [f"{q['id']}\t{q['context_id']}\t1\n" for q in qa if (q["title"] in train_titles) == wanted]
@@ -60,9 +61,9 @@ def squad_by_article(cache: Path) -> Path:
     return out
 
 
-def one_run(name: str, settings: Settings, minutes: float, reuse: bool = False) -> list[str]:
+def one_run(data: Path, name: str, settings: Settings, minutes: float, reuse: bool = False) -> list[str]:
     label, dataset, split, llm_questions, limit = RUNS[name]
-    folder = squad_by_article(Path(settings.cache)) if dataset == "squad-a-by-article" else DATA / dataset
+    folder = squad_by_article(data, Path(settings.cache)) if dataset == "squad-a-by-article" else data / dataset
     options = TuneOptions(time_budget_s=60 * minutes, llm_questions=llm_questions, heldout=0.1)
     report = tune_dataset(folder, split or "none", settings, options, progress=True)
     saved = Path(settings.cache) / "tuned" / f"report-{name}.json"
@@ -138,7 +139,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0, help="time budget of each tuning run")
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
     ap.add_argument("--reuse", action="store_true", help="keep the saved test evaluations of models already trained when the reranker weight is unchanged (redo the held-out check and the text)")
+    data_folder.add_argument(ap)
     args = ap.parse_args()
+    data = data_folder.check(ap, args.data, ["squad-a" if RUNS[r][1] == "squad-a-by-article" else RUNS[r][1] for r in args.runs])
     go_offline_if_unreachable()
     settings = replace(Settings.from_env(), reranker="none")
     t0 = time.perf_counter()
@@ -152,7 +155,7 @@ def main() -> int:
         "",
     ]
     for i, name in enumerate(args.runs, start=1):
-        body += one_run(name, settings, args.minutes, args.reuse)
+        body += one_run(data, name, settings, args.minutes, args.reuse)
         done = "" if i < len(args.runs) else " (complete)"
         write_section(Path(args.out), body + [f"_{i} of {len(args.runs)} runs, {time.perf_counter() - t0:.0f} s{done}._", ""])
     print("\n".join(body))

@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--rerank-weight", type=float, help="the reranker's share against the fused score, 0-1 (SOURCED_RERANK_WEIGHT)")
     _common(e)
     ea = sub.add_parser("eval-answers", help="answer quality (EM, F1, citation precision, refusals) on SQuAD-style data")
-    ea.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, qa.jsonl and qrels/")
+    ea.add_argument("--dataset", required=True, metavar="DIR", help="folder with corpus.jsonl, queries.jsonl, qa.jsonl and qrels/")
     ea.add_argument("--unanswerable", metavar="DIR", help="a BEIR-layout dataset whose corpus does not cover the questions (SciFact for SQuAD): each question is asked of it too, and the refusal rate is measured there; without it, no refusal run (refusal_rate_unanswerable: null)")
     ea.add_argument("--limit", type=int, default=200)
     ea.add_argument("--offset", type=int, default=0, help="skip the first N questions (calibration uses others than evaluation)")
