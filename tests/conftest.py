@@ -1,18 +1,128 @@
-"""Shared fixtures: tiny hand-made documents with known answers, fakes, and the
-real models (each loaded once per test session)."""
+"""Shared fixtures: tiny hand-made documents with known answers, fakes, an index of
+them built once, and the real models (each loaded once per test session).
+
+Tests run in lanes (pyproject.toml's markers): `slow` loads a real model or takes
+seconds by design, `browser` drives Chromium. The fast lane,
+`-m "not slow and not browser"`, is what a contributor runs on every change; CI runs
+everything. A test that uses a real-model fixture is marked `slow` here, and any other
+test that loads a real model without the marker fails (`_fast_tests_load_no_real_model`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from ingest.models import go_offline_if_unreachable
+from ingest.pipeline import ingest
 
 from .fakes import HashEmbedder, ScriptedGenerator
 from .pdfgen import write_pdf
 
 go_offline_if_unreachable()
+
+# ---------------------------------------------------------------- lanes
+
+MODEL_FIXTURES = frozenset({"minilm", "gemma", "tiny_cross_encoder"})
+
+# Where weights are read: the library constructors (module: [(class, attribute)]) and
+# the project's functions that call them (module, function or Class.method, library).
+LIBRARY_LOADERS = {
+    "sentence_transformers": [("SentenceTransformer", "__init__"), ("CrossEncoder", "__init__")],
+    "llama_cpp": [("Llama", "__init__"), ("Llama", "from_pretrained")],
+}
+PROJECT_LOADERS = [
+    ("ingest.embedder", "SentenceTransformerEmbedder._load", "sentence_transformers"),
+    ("rag.rerank", "CrossEncoderReranker.__init__", "sentence_transformers"),
+    ("rag.generate", "LlamaGenerator.__init__", "llama_cpp"),
+    ("rag.tune.train", "_load", "sentence_transformers"),
+]
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """A test that uses a real-model fixture, directly or through another fixture, is `slow`."""
+    for item in items:
+        if MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+class RealModelInFastTest(RuntimeError):
+    """A test outside the `slow` lane went to read a real model's weights."""
+
+
+class _Refused:
+    """What a refused library object becomes: its finaliser (llama_cpp's closes the
+    model) must not run on a half-made object."""
+
+
+class _ModelFence:
+    """Makes the library constructors that read weights raise, and records each try."""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch = monkeypatch
+        self.attempts: list[str] = []
+        self.fenced: set[str] = set()
+
+    def refuse(self, what: str):
+        def load(*args, **kwargs):
+            self.attempts.append(what)
+            if what.endswith(".__init__"):
+                args[0].__class__ = _Refused
+            raise RealModelInFastTest(f"{what} reads a real model's weights; mark the test slow")
+
+        return load
+
+    def library(self, name: str) -> None:
+        if name in self.fenced:
+            return
+        self.fenced.add(name)
+        module = importlib.import_module(name)
+        for cls, attribute in LIBRARY_LOADERS[name]:
+            self.monkeypatch.setattr(getattr(module, cls), attribute, self.refuse(f"{name}.{cls}.{attribute}"))
+
+    def around(self, module: str, path: str, library: str) -> None:
+        """Fence `library` whenever the project function `module`.`path` runs."""
+        owner_path, _, name = path.rpartition(".")
+        owner = importlib.import_module(module)
+        owner = getattr(owner, owner_path) if owner_path else owner
+        assert hasattr(owner, name), f"{module}.{path} is gone: update PROJECT_LOADERS in tests/conftest.py"
+        function = getattr(owner, name)
+
+        def fenced(*args, **kwargs):
+            self.library(library)
+            return function(*args, **kwargs)
+
+        self.monkeypatch.setattr(owner, name, fenced)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_load_no_real_model(request, monkeypatch):
+    """Outside the `slow` lane, reading a real model's weights fails the test.
+
+    The project's loading functions still run as they do for users (a model that does
+    not resolve fails the way it always does); only the library constructor that would
+    read the weights raises instead. Each attempt is also recorded, so a test whose code
+    catches the error (load_reranker does) fails all the same. A library that a test
+    calls directly is fenced once it has been imported (by an earlier test or loader)."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    fence = _ModelFence(monkeypatch)
+    for library in LIBRARY_LOADERS:
+        if library in sys.modules:
+            fence.library(library)
+    for module, path, library in PROJECT_LOADERS:
+        fence.around(module, path, library)
+    yield
+    if fence.attempts:
+        pytest.fail(f"{request.node.nodeid} is not marked slow but loads a real model ({', '.join(fence.attempts)})", pytrace=False)
+
 
 HANDBOOK_PAGES = [
     "Harbor Labs Staff Handbook. This handbook describes how Harbor Labs works. It applies to every employee.",
@@ -49,6 +159,28 @@ def docs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def hash_index(tmp_path_factory, docs) -> Path:
+    """The docs fixture indexed once per session with the HashEmbedder (30-word chunks,
+    5 words overlap): its folder, for tests that only read it. A test that writes takes
+    `hash_index_copy`; one that changes this folder fails the session at its end."""
+    folder = tmp_path_factory.mktemp("hash-index") / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, HashEmbedder(), chunk_words=30, overlap_words=5)
+    built = _contents(folder)
+    yield folder
+    assert _contents(folder) == built, "a test wrote into the shared hash_index; it should take hash_index_copy"
+
+
+@pytest.fixture
+def hash_index_copy(hash_index, tmp_path) -> Path:
+    """A private copy of `hash_index` that the test may change."""
+    return Path(shutil.copytree(hash_index, tmp_path / "hash-index"))
 
 
 @pytest.fixture

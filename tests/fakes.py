@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -55,6 +55,21 @@ class ScriptedGenerator:
         reply = next((r for pattern, r in self.script if pattern.lower() in last.lower()), self.default)
         for i, word in enumerate(reply.split(" ")[:max_tokens]):
             yield word if i == 0 else " " + word
+
+
+class FakeReranker:
+    """Scores each text with `score_of(text)`, by default its length in characters, so
+    the order it imposes is known in advance. Records every (query, texts) it is asked."""
+
+    name = "fake-reranker"
+
+    def __init__(self, score_of: Callable[[str], float] = len):
+        self.score_of = score_of
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        self.calls.append((query, list(texts)))
+        return [float(self.score_of(t)) for t in texts]
 
 
 # Gate thresholds belong to an embedder (docs/GATE.md calibrates MiniLM's). Hashed bags of

@@ -10,6 +10,7 @@ keeps the two in sync. Regenerate the doc after changing a case:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,25 +156,29 @@ QUESTION_CASES = [
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    """An index that already holds the Markdown guide: what a bad file must not lose."""
-    guide = tmp_path / "seed" / "kestrel-guide.md"
-    guide.parent.mkdir()
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory) -> Path:
+    """An index that holds the Markdown guide, built once for the module."""
+    d = tmp_path_factory.mktemp("seed")
+    guide = d / "kestrel-guide.md"
     guide.write_text(GUIDE_MD, encoding="utf-8")
-    ingest([guide], tmp_path / "idx", HashEmbedder())
-    return tmp_path / "idx"
+    ingest([guide], d / "idx", HashEmbedder())
+    return d / "idx"
+
+
+@pytest.fixture
+def folder(seed, tmp_path) -> Path:
+    """A copy of the seed index: what a bad file must not lose."""
+    return Path(shutil.copytree(seed, tmp_path / "idx"))
 
 
 @pytest.fixture(scope="module")
-def collections(tmp_path_factory, docs) -> dict[str, Collection]:
-    d = tmp_path_factory.mktemp("questions")
+def collections(tmp_path_factory, hash_index) -> dict[str, Collection]:
     emb = HashEmbedder()
-    ingest([docs["pdf"], docs["md"]], d / "docs", emb, chunk_words=30, overlap_words=5)
     out = {}
-    for name in ("docs", "empty"):
+    for name, folder in (("docs", hash_index), ("empty", tmp_path_factory.mktemp("questions") / "empty")):
         gen = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")])
-        out[name] = Collection(d / name, Models(Settings(top_k=3), embedder=emb, reranker=None, reranker_reason="off in tests", generator=gen))
+        out[name] = Collection(folder, Models(Settings(top_k=3), embedder=emb, reranker=None, reranker_reason="off in tests", generator=gen))
     return out
 
 

@@ -40,6 +40,7 @@ def test_ingest_reports_bad_files_and_exits_nonzero_only_when_nothing_loads(tmp_
     assert json.loads(p.stdout)["skipped"][0]["reason"].startswith("not a PDF")
 
 
+@pytest.mark.slow  # real models, in the subprocess
 def test_search_json_contract(index_dir):
     out = json.loads(run("rag", "search", "--index", str(index_dir), "--k", "3", "--mode", "hybrid", "--json", "descale the boiler").stdout)
     assert out["query"] == "descale the boiler" and len(out["hits"]) <= 3
@@ -49,6 +50,7 @@ def test_search_json_contract(index_dir):
     assert "retrieve_ms" in out["timings_ms"]
 
 
+@pytest.mark.slow  # real models, in the subprocess
 def test_ask_cites_the_pdf_page_with_the_real_models(index_dir):
     p = run("rag", "ask", "--index", str(index_dir), "--json", "How long is parental leave?")
     out = json.loads(p.stdout)
@@ -63,6 +65,7 @@ def test_ask_cites_the_pdf_page_with_the_real_models(index_dir):
     assert "fusion alone" in p.stderr, "the missing reranker is said on the console too"
 
 
+@pytest.mark.slow  # real models, in the subprocess
 def test_ask_refuses_what_the_documents_do_not_cover(index_dir):
     out = json.loads(run("rag", "ask", "--index", str(index_dir), "--json", "What is the capital of France?").stdout)
     assert out["answerable"] is False and out["citations"] == []
@@ -75,6 +78,7 @@ def test_errors_go_to_stderr_with_nonzero_exit(tmp_path):
     assert "python -m ingest" in p.stderr
 
 
+@pytest.mark.slow  # real models, in the subprocess
 def test_eval_json_contract_on_a_tiny_dataset(tmp_path, monkeypatch):
     d = tmp_path / "tiny"
     (d / "qrels").mkdir(parents=True)
@@ -89,6 +93,7 @@ def test_eval_json_contract_on_a_tiny_dataset(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "embeddings").glob("tiny-*.npy")), "corpus embeddings are cached"
 
 
+@pytest.mark.slow  # real models, in the subprocess
 def test_tune_refuses_bad_arguments_with_a_message(tmp_path, index_dir):
     p = run("rag", "tune", "--index", str(tmp_path / "missing"), check=False)
     assert p.returncode == 1 and "no index at" in p.stderr and p.stdout == ""
@@ -102,7 +107,7 @@ def test_tune_refuses_bad_arguments_with_a_message(tmp_path, index_dir):
 
 @pytest.mark.slow
 def test_tune_a_beir_dataset_then_evaluate_with_the_tuned_models(tmp_path, monkeypatch):
-    from tests.rag.test_tune import PAIRS, TOPICS
+    from tests.rag.tune.test_stages import PAIRS, TOPICS
 
     data = tmp_path / "mini"
     (data / "qrels").mkdir(parents=True)

@@ -104,6 +104,7 @@ def kill_at(proc: subprocess.Popen, phase: str, nth: int, delay: float, indexed:
     return f"exited {proc.returncode}"
 
 
+@pytest.mark.slow  # a dozen workers started and killed: about 10 s
 @pytest.mark.skipif(not MANUAL.exists(), reason=f"needs {MANUAL}")
 def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path):
     rng = random.Random(SEED)

@@ -378,6 +378,7 @@ def start_server(private: Path, port: int) -> subprocess.Popen:
     raise AssertionError("the app did not start")
 
 
+@pytest.mark.slow  # starts the app twice in a subprocess: about 5 s
 def test_kill_9_during_an_upload_leaves_nothing_after_a_restart(tmp_path):
     private, port = tmp_path / "private", free_port()
     doc = tmp_path / "report.txt"

@@ -10,10 +10,9 @@ from ingest.pipeline import ingest
 
 
 @pytest.fixture
-def built(tmp_path, docs, hash_embedder):
-    folder = tmp_path / "idx"
-    ingest([docs["pdf"], docs["md"]], folder, hash_embedder)
-    return folder
+def built(hash_index_copy):
+    """An index of the docs fixture that the test may change."""
+    return hash_index_copy
 
 
 def test_round_trip_keeps_chunks_vectors_and_lexical_state(built, hash_embedder):
@@ -84,9 +83,8 @@ def test_missing_folder_is_an_empty_index(tmp_path):
     assert not os.path.exists(tmp_path / "nothing-here")
 
 
-def test_documents_are_listed_without_loading_the_index(tmp_path, docs, hash_embedder, monkeypatch):
-    folder = tmp_path / "idx"
-    ingest([docs["pdf"], docs["md"]], folder, hash_embedder)
+def test_documents_are_listed_without_loading_the_index(built, hash_embedder, monkeypatch):
+    folder = built
     expected = store.load(folder, hash_embedder.name).documents
     monkeypatch.setattr(store, "load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded the whole generation")))
     assert store.read_documents(folder, hash_embedder.name) == expected

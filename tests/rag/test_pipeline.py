@@ -5,14 +5,16 @@ from ingest.settings import Settings
 from rag.generate import NOT_IN_DOCUMENTS
 from rag.pipeline import Collection, Models, answer_once, ask
 
-from ..fakes import HASH_GATE, ScriptedGenerator
+from ..fakes import HASH_GATE, FakeReranker, ScriptedGenerator
+
+
+def fake_models(embedder, generator) -> Models:
+    return Models(Settings(top_k=3, **HASH_GATE), embedder=embedder, reranker=None, reranker_reason="off in tests", generator=generator)
 
 
 @pytest.fixture
-def collection(tmp_path, docs, hash_embedder, scripted):
-    ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder, chunk_words=30, overlap_words=5)
-    models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=scripted)
-    return Collection(tmp_path / "idx", models)
+def collection(hash_index, hash_embedder, scripted):
+    return Collection(hash_index, fake_models(hash_embedder, scripted))
 
 
 def test_answer_cites_the_right_file_and_page(collection):
@@ -55,7 +57,8 @@ def test_empty_collection_says_so(tmp_path, hash_embedder, scripted):
     assert not answer.answerable and "No documents" in answer.text
 
 
-def test_collection_sees_a_new_generation_without_restarting(collection, tmp_path):
+def test_collection_sees_a_new_generation_without_restarting(hash_index_copy, hash_embedder, scripted, tmp_path):
+    collection = Collection(hash_index_copy, fake_models(hash_embedder, scripted))
     assert not collection.search("lighthouse keeper", 3, "bm25")[0]
     f = tmp_path / "light.txt"
     f.write_text("The lighthouse keeper lights the lamp at dusk.")
@@ -86,13 +89,8 @@ def test_unknown_mode_is_refused(collection):
 
 
 def test_rerank_mode_uses_the_reranker_when_loaded(collection):
-    class ByLength:
-        name = "by-length"
-
-        def score(self, query, texts):
-            return [float(len(t)) for t in texts]
-
-    collection.models._reranker = ByLength()
+    collection.models._reranker = reranker = FakeReranker()  # longer passages first
     hits, timings = collection.search("leave", 3, "rerank")
     assert "rerank_ms" in timings
+    assert [query for query, _ in reranker.calls] == ["leave"]
     assert [h.score for h in hits] == sorted((float(len(h.chunk.indexed_text)) for h in hits), reverse=True)

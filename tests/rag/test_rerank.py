@@ -4,6 +4,8 @@ from ingest.types import Chunk
 from rag.rerank import CrossEncoderReranker, load_reranker, rerank
 from rag.types import Hit
 
+from ..fakes import FakeReranker
+
 
 def test_missing_reranker_is_reported_in_plain_words(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -35,20 +37,11 @@ def test_load_reranker_from_a_local_folder(tiny_cross_encoder):
     assert reranker is not None and reason == ""
 
 
-class FixedScores:
-    name = "fixed"
-
-    def __init__(self, scores):
-        self.scores = scores
-
-    def score(self, query, texts):
-        return self.scores[: len(texts)]
-
-
 def test_a_weight_below_one_mixes_the_reranker_with_the_fused_order():
     hits = [Hit(Chunk(c, "d", "s", 1, 0, 1, c), s) for c, s in (("a", 3.0), ("b", 2.0), ("c", 1.0), ("tail", 0.5))]
-    alone = rerank(FixedScores([0.0, 1.0, 5.0]), "q", hits, depth=3)
+    scores = {"a": 0.0, "b": 1.0, "c": 5.0}.__getitem__  # "tail", beyond the depth, is never scored
+    alone = rerank(FakeReranker(scores), "q", hits, depth=3)
     assert [h.chunk.chunk_id for h in alone] == ["c", "b", "a", "tail"]
-    mixed = rerank(FixedScores([0.0, 1.0, 5.0]), "q", hits, depth=3, weight=0.3)
+    mixed = rerank(FakeReranker(scores), "q", hits, depth=3, weight=0.3)
     assert [h.chunk.chunk_id for h in mixed] == ["a", "b", "c", "tail"], "the fused order outweighs a mild reranker preference"
     assert [h.scores["rerank"] for h in mixed[:3]] == [0.0, 1.0, 5.0], "the reranker's own score stays as evidence"

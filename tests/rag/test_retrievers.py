@@ -2,14 +2,12 @@ import numpy as np
 import pytest
 
 from ingest import index as store
-from ingest.pipeline import ingest
 from rag.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, top_k
 
 
 @pytest.fixture
-def index(tmp_path, docs, hash_embedder):
-    ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder, chunk_words=20, overlap_words=5)
-    return store.load(tmp_path / "idx", hash_embedder.name)
+def index(hash_index, hash_embedder):
+    return store.load(hash_index, hash_embedder.name)
 
 
 def test_top_k_is_sorted_with_stable_ties_and_any_k():

@@ -1,5 +1,6 @@
-"""Training the real models for a few steps: the dual encoder and the cross-encoder
-learn their pairs, a run resumes after a kill, and a time budget shortens it."""
+"""Training the real models for a few steps (`slow`): the dual encoder and the
+cross-encoder learn their pairs, a run resumes after a kill, and a time budget shortens
+it. The batch plan and the argument checks need no model."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,6 @@ import pytest
 from rag.tune import train as training
 from rag.tune.train import TrainConfig, batches, train
 from rag.tune.triples import Example
-
-pytestmark = pytest.mark.slow
 
 FACTS = [
     ("Which colour is the Zorbel valve painted?", "The Zorbel valve is painted teal so that fitters can find it quickly."),
@@ -36,6 +35,7 @@ def _margin(scores_pos, scores_neg) -> float:
     return float(np.mean(scores_pos) - np.mean(scores_neg))
 
 
+@pytest.mark.slow
 def test_dual_encoder_learns_its_pairs(tmp_path):
     from ingest.embedder import SentenceTransformerEmbedder
 
@@ -55,6 +55,7 @@ def test_dual_encoder_learns_its_pairs(tmp_path):
     assert margin(str(tmp_path / "model")) > margin(DEFAULT_EMBEDDER) + 0.05
 
 
+@pytest.mark.slow
 def test_cross_encoder_learns_to_rank_its_positives(tmp_path):
     from ingest.models import DEFAULT_EMBEDDER
     from rag.rerank import CrossEncoderReranker
@@ -70,6 +71,7 @@ def test_cross_encoder_learns_to_rank_its_positives(tmp_path):
     assert wins >= 7, f"the positive should outrank its negatives for nearly every training question; {wins}/8"
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     from ingest.models import DEFAULT_EMBEDDER
 
@@ -94,6 +96,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert (tmp_path / "model").exists() and not (tmp_path / "checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_a_time_budget_shortens_the_schedule(tmp_path):
     from ingest.models import DEFAULT_EMBEDDER
 
