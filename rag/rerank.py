@@ -31,13 +31,14 @@ class CrossEncoderReranker:
     """sentence-transformers `CrossEncoder`, loaded on construction."""
 
     def __init__(self, model: str, max_length: int = 256, batch_size: int = 16, device: str | None = None):
+        path = resolve(model, "SOURCED_RERANKER")  # first: a missing model is reported without importing torch
         from sentence_transformers import CrossEncoder
 
         self.name = model
         self.batch_size = batch_size
         self.device = pick_device(device)
         self.bf16 = bf16_ok(self.device)
-        self.model = CrossEncoder(resolve(model, "SOURCED_RERANKER"), max_length=max_length, device=self.device)
+        self.model = CrossEncoder(path, max_length=max_length, device=self.device)
 
     def score(self, query: str, texts: list[str]) -> list[float]:
         """Raw logits: a sigmoid would squash the differences between strong candidates

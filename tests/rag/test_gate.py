@@ -147,3 +147,11 @@ def test_min_rerank_applies_only_when_set_and_when_a_reranker_scored():
 def test_the_evidence_bar_is_checked_before_the_rerank_bar():
     verdict = gate(reranked(-3.0), threshold=0.65, min_rerank=0.0)
     assert not verdict.answerable and verdict.reason.startswith("evidence 0.60")
+
+
+def test_options_are_the_settings_gate_fields():
+    from ingest.settings import Settings
+    from rag.gate import options
+
+    s = Settings(gate_threshold=0.4, gate_coverage_weight=0.2, gate_min_coverage=0.7, gate_min_rerank=1.5)
+    assert options(s) == {"threshold": 0.4, "coverage_weight": 0.2, "min_coverage": 0.7, "min_rerank": 1.5}
