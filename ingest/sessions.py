@@ -1,6 +1,6 @@
 """Private collections of the web app's visitors: one root, swept, capped.
 
-Layout of the private root (SOURCED_PRIVATE_DIR; by default `sourced-private` in
+Layout of the private root (SOURCED_PRIVATE_DIR; by default `sourced-private-<uid>` in
 the system temp folder):
 
     p-<pid>-<random>/     one running process's data
@@ -78,7 +78,7 @@ _claim_lock = threading.Lock()
 def default_root() -> Path:
     import tempfile
 
-    return Path(tempfile.gettempdir()) / "sourced-private"
+    return Path(tempfile.gettempdir()) / f"sourced-private-{os.getuid()}"  # one per user: the root is 0700
 
 
 def claim(root: str | Path) -> ProcessFolder:

@@ -56,7 +56,7 @@ class Settings:
     max_ingest_s: float = 600.0  # seconds of indexing one collection may use in all
     max_sessions: int = 50  # live sessions per process; the idlest is deleted to make room
     max_sessions_mb: float = 4096.0  # their total size on disk, uploads included
-    private_dir: str = ""  # where visitors' files live; empty = <temp folder>/sourced-private
+    private_dir: str = ""  # where visitors' files live; empty = <temp folder>/sourced-private-<uid>
     # retrieval
     mode: str = "rerank"  # bm25 | dense | hybrid | rerank
     top_k: int = 5  # passages given to the model and shown as sources

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from ingest import index as index_store
@@ -27,6 +29,8 @@ from .rewrite import rewrite
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
+
+ANSWER_CACHE_SIZE = 128  # answers kept per collection: a repeated question skips search and generation
 
 
 
@@ -104,6 +108,7 @@ class Collection:
         self._lock = threading.Lock()
         self._loaded: tuple[str | None, object, dict] | None = None
         self._fixed = False
+        self._answers: OrderedDict[tuple, Answer] = OrderedDict()
 
     @classmethod
     def of(cls, index: index_store.Index, models: Models) -> "Collection":
@@ -125,6 +130,25 @@ class Collection:
                 retrievers = retrievers_for(index, self.models.embedder, self.models.settings) if len(index) else {}
                 self._loaded = (current, index, retrievers)
             return self._loaded[1], self._loaded[2]
+
+    def answer_key(self, question: str, history: list[dict], mode: str, top_k: int) -> tuple:
+        """What a final answer depends on besides the models and settings (fixed for a
+        collection): the live generation, so any ingest or removal invalidates it."""
+        generation = "fixed" if self._fixed else index_store.current_generation(self.folder)
+        return generation, mode, top_k, question, tuple((m.get("role"), str(m.get("content"))) for m in history)
+
+    def cached_answer(self, key: tuple) -> Answer | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def remember_answer(self, key: tuple, answer: Answer) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
 
     def search(self, query: str, k: int, mode: str | None = None) -> tuple[list[Hit], dict]:
         """The top `k` hits for `query` under `mode`, and milliseconds per stage."""
@@ -181,6 +205,13 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     if len(question) > s.max_question_chars:
         raise ValueError(f"the question is {len(question):,} characters long; the limit is {s.max_question_chars:,}. Ask something shorter, or upload long text as a document")
     t_total = time.perf_counter()
+    key = collection.answer_key(question, history or [], mode or s.mode, top_k or s.top_k)
+    cached = collection.cached_answer(key)
+    if cached is not None:
+        answer = replace(cached, timings_ms={"cache_ms": _ms(t_total), "total_ms": _ms(t_total)}, notes=[*cached.notes, "answered from the cache: the same question on the unchanged collection"])
+        yield "draft", answer.text
+        yield "answer", answer
+        return
     timings: dict[str, float] = {}
     models = collection.models
     generator = models.generator
@@ -201,6 +232,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         answer.notes.append(verdict.reason)
         timings["total_ms"] = _ms(t_total)
         answer.timings_ms = timings
+        collection.remember_answer(key, answer)
         yield "token", answer.text
         yield "draft", answer.text
         yield "answer", answer
@@ -229,6 +261,8 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
+    if timings["generate_ms"] < 1000 * s.deadline_s:  # an answer cut short by the deadline is not kept
+        collection.remember_answer(key, answer)
     yield "answer", answer
 
 

@@ -94,3 +94,24 @@ def test_rerank_mode_uses_the_reranker_when_loaded(collection):
     assert "rerank_ms" in timings
     assert [query for query, _ in reranker.calls] == ["leave"]
     assert [h.score for h in hits] == sorted((float(len(h.chunk.indexed_text)) for h in hits), reverse=True)
+
+
+def test_a_repeated_question_is_answered_from_the_cache_until_the_collection_changes(hash_index_copy, hash_embedder, scripted, tmp_path):
+    collection = Collection(hash_index_copy, Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, generator=scripted))
+    question = "How many days of annual leave do employees get?"
+    first = answer_once(collection, question)
+    assert first.answerable and "27 days" in first.text
+    prompts = len(scripted.prompts)
+    again = answer_once(collection, question)
+    assert len(scripted.prompts) == prompts, "no generation for a repeated question"
+    assert (again.text, again.citations) == (first.text, first.citations)
+    assert set(again.timings_ms) == {"cache_ms", "total_ms"} and "answered from the cache" in again.notes[-1]
+    assert "answered from the cache" not in " ".join(first.notes), "the cached answer was copied, not changed"
+    answer_once(collection, question, [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}])
+    assert len(scripted.prompts) > prompts, "another conversation is another question"
+    prompts = len(scripted.prompts)
+    extra = tmp_path / "memo.txt"
+    extra.write_text("The cafeteria opens at 08:00.")
+    ingest([extra], hash_index_copy, hash_embedder)
+    answer_once(collection, question)
+    assert len(scripted.prompts) > prompts, "a new generation invalidates the cache"
