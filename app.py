@@ -26,7 +26,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ingest import IngestCancelled, IngestError
+from ingest import IngestError
 from ingest import index as index_store
 from ingest.models import ModelUnavailableError
 from ingest.pipeline import Limits, ingest, remove
@@ -157,8 +157,6 @@ class Handlers:
             try:
                 report = ingest(list(names), session.folder, self.models.embedder, **s.ingest_options(), names=names,
                                 progress=lambda fraction, message: progress(fraction, desc=message), limits=limits, folders=False, create=False)
-            except FileNotFoundError as e:  # the folder went while the work started
-                raise IngestCancelled("indexing stopped: the session ended") from e
             finally:
                 session.spent_s += time.monotonic() - started
             kept = {a["path"]: a["doc_id"] for a in report.added}

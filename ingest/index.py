@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexMismatchError
+from .errors import IndexCorruptError, IndexMismatchError, IngestCancelled
 from .lexical import TOKENIZER_VERSION
 from .types import Chunk
 
@@ -276,11 +276,13 @@ def dense_kind(dense) -> str:
 @contextlib.contextmanager
 def write_lock(folder: str | Path, create: bool = True):
     """Serialise writers of one folder (processes and threads); readers never wait.
-    With `create=False` a missing folder raises FileNotFoundError instead of being made."""
+    With `create=False` a missing folder raises IngestCancelled instead of being made."""
     folder = Path(folder)
     if create:
         folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as f:
+    with _gone_is_cancelled(folder, create):
+        f = open(folder / ".lock", "a+")
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -288,19 +290,36 @@ def write_lock(folder: str | Path, create: bool = True):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _gone_is_cancelled(folder: Path, create: bool):
+    """With `create=False` a folder deleted meanwhile (the session ended) stops the
+    write as IngestCancelled; it is never made again."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        if create or folder.is_dir():
+            raise
+        raise IngestCancelled(f"indexing stopped: {folder} is gone") from e
+
+
 def save(index: Index, folder: str | Path, create: bool = True, ann: str = "auto", ann_threshold: int = ANN_THRESHOLD) -> Index:
     """Write `index` as the next generation of `folder` and make it live, atomically.
 
     Call under `write_lock(folder)`. Returns the index with its new generation number.
     The dense index saved is the kind searches will use (`choose_kind`), so they
-    load it instead of building it. With `create=False` a folder deleted meanwhile raises FileNotFoundError (it is
-    never re-created).
+    load it instead of building it. With `create=False` a folder deleted meanwhile
+    raises IngestCancelled (it is never re-created).
     """
-    import faiss
-
     folder = Path(folder)
     if create:
         folder.mkdir(parents=True, exist_ok=True)
+    with _gone_is_cancelled(folder, create):
+        return _write_generation(index, folder, choose_kind(len(index.vectors), ann, ann_threshold))
+
+
+def _write_generation(index: Index, folder: Path, kind: str) -> Index:
+    import faiss
+
     existing = _generations(folder)
     number = max([int(g.split("-")[1]) for g in existing] + [index.generation]) + 1
     name = f"gen-{number:06d}"
@@ -313,7 +332,6 @@ def save(index: Index, folder: str | Path, create: bool = True, ann: str = "auto
         for c in index.chunks:
             f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
     (tmp / "documents.json").write_text(json.dumps(index.documents, ensure_ascii=False, indent=1), encoding="utf-8")
-    kind = choose_kind(len(index.vectors), ann, ann_threshold)
     faiss.write_index(build_dense(index.vectors, kind, index.dim), str(tmp / "dense.faiss"))
     tf = index.tf.tocsr()
     np.savez(tmp / "lexical.npz", data=tf.data, indices=tf.indices, indptr=tf.indptr, shape=np.array(tf.shape))

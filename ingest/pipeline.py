@@ -105,9 +105,13 @@ OUT_OF_TIME = "not indexed: the time allowed for indexing ran out before this fi
 class _File:
     """A parsed and chunked file waiting to be embedded."""
 
+    path: Path
     doc: dict
     chunks: list[Chunk]
-    added: dict
+
+    def added(self) -> dict:
+        """Its entry in IngestReport.added."""
+        return {"path": str(self.path), **{k: self.doc[k] for k in ("source", "doc_id", "pages", "chunks")}}
 
 
 def ingest(
@@ -157,8 +161,7 @@ def ingest(
     report = IngestReport()
     files, report.skipped = collect_files(paths, folders=folders)
     names = names or {}
-    if not create and not Path(folder).is_dir():
-        raise IngestCancelled(f"indexing stopped: {folder} is gone")
+    parse = dict(max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s, memory_mb=parse_memory_mb)
     with index_store.write_lock(folder, create=create):
         current = index_store.load(folder, embedder.name)
         known = {d["doc_id"]: d["source"] for d in current.documents}
@@ -185,8 +188,7 @@ def ingest(
             freed = {d for d, s in known.items() if s == source}
             room = _room(limits.max_chunks, len(current) - sum(sizes[d] for d in replaced | freed), pending)
             try:
-                pages = load(path, name=source, max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s,
-                             memory_mb=parse_memory_mb, max_chars=None if room is None else room * chunk_chars)
+                pages = load(path, name=source, max_chars=None if room is None else room * chunk_chars, **parse)
             except LoadError as e:
                 report.skipped.append({"path": str(path), "reason": e.reason})
                 continue
@@ -201,14 +203,14 @@ def ingest(
                 continue
             replaced |= freed
             doc = {"doc_id": data_hash, "source": source, "pages": len({p.page for p in pages}), "chunks": len(chunks), "added": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            pending.append(_File(doc, chunks, {"path": str(path), "source": source, "doc_id": data_hash, "pages": doc["pages"], "chunks": len(chunks)}))
+            pending.append(_File(path, doc, chunks))
         report.timings.update(parse=t_parse, chunk=t_chunk)
 
         t = time.perf_counter()
         done, vectors = _embed_files(embedder, pending, progress, limits)
         report.timings["embed"] = time.perf_counter() - t
-        report.skipped += [{"path": f.added["path"], "reason": OUT_OF_TIME} for f in pending[len(done):]]
-        report.added = [f.added for f in done]
+        report.skipped += [{"path": str(f.path), "reason": OUT_OF_TIME} for f in pending[len(done):]]
+        report.added = [f.added() for f in done]
         replaced = {d for d in replaced if any(f.doc["source"] == known[d] for f in done)}
         if not done:
             report.total_chunks = len(current)
@@ -224,10 +226,7 @@ def ingest(
         progress(0.95, "saving the index")
         limits.check()
         t = time.perf_counter()
-        try:
-            index_store.save(updated, folder, create=create, ann=ann, ann_threshold=ann_threshold)
-        except FileNotFoundError as e:  # the folder was deleted while we wrote
-            raise IngestCancelled(f"indexing stopped: {folder} is gone") from e
+        index_store.save(updated, folder, create=create, ann=ann, ann_threshold=ann_threshold)
         report.timings["save"] = time.perf_counter() - t
     report.chunks = len(new_chunks)
     report.total_chunks = len(updated)
@@ -260,17 +259,19 @@ def _embed_files(embedder: Embedder, files: list[_File], progress: Progress, lim
     done: list[_File] = []
     parts: list[np.ndarray] = []
     group: list[_File] = []
+    offset = 0  # chunks embedded so far
     for n, f in enumerate(files):
         group.append(f)
-        if sum(len(g.chunks) for g in group) < EMBED_GROUP and n + 1 < len(files):
+        chunks = [c for g in group for c in g.chunks]
+        if len(chunks) < EMBED_GROUP and n + 1 < len(files):
             continue
-        offset = sum(len(g.chunks) for g in done)
-        vectors = _embed(embedder, [c for g in group for c in g.chunks], lambda i, size: progress(
+        vectors = _embed(embedder, chunks, lambda i, size: progress(
             0.3 + 0.6 * (offset + i) / total, f"embedding chunks {offset + i + 1}-{offset + i + size} of {total}"), limits)
         if vectors is None:
             break
         done += group
         parts.append(vectors)
+        offset += len(chunks)
         group = []
     return done, (np.vstack(parts) if parts else None)
 

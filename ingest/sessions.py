@@ -106,27 +106,28 @@ def claim(root: str | Path) -> ProcessFolder:
 
 def sweep(root: Path) -> int:
     """Delete every process folder in `root` whose owner is gone; returns how many."""
-    swept = 0
-    for path in root.glob("p-*"):
-        if path in {f.path for f in _claimed.values()} or not path.is_dir():
-            continue
-        try:
-            fd = os.open(path / ".lock", os.O_RDWR)
-        except FileNotFoundError:  # killed before it took its lock, or half deleted
-            fd = None
-        except OSError:
-            continue
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while the owner lives
-        except BlockingIOError:
-            continue
-        finally:
-            if fd is not None:
-                os.close(fd)
+    mine = {f.path for f in _claimed.values()}
+    gone = [p for p in root.glob("p-*") if p.is_dir() and p not in mine and not _owner_alive(p)]
+    for path in gone:
         shutil.rmtree(path, ignore_errors=True)
-        swept += 1
-    return swept
+    return len(gone)
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process that made `folder` still holds its lock."""
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR)
+    except FileNotFoundError:  # killed before it took its lock, or half deleted
+        return False
+    except OSError:  # cannot tell: leave it
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- uploads
@@ -225,11 +226,7 @@ class SessionStore:
         """The live session of `session_id`, or an unsaved one with no folder yet
         (asking a question needs no folder; only an upload makes one)."""
         with self._lock:
-            found = self._sessions.get(session_id)
-            if found is not None and found.live:
-                found.last_used = time.monotonic()
-                return found
-            return Session(session_id, self.folder(session_id))
+            return self._touch(session_id) or Session(session_id, self.folder(session_id))
 
     def create(self, session_id: str) -> Session:
         """The live session of `session_id`, made (with its folder) if needed; makes room
@@ -239,9 +236,8 @@ class SessionStore:
             SessionLimitError: `max_sessions` sessions are all busy.
         """
         with self._lock:
-            found = self._sessions.get(session_id)
-            if found is not None and found.live:
-                found.last_used = time.monotonic()
+            found = self._touch(session_id)
+            if found is not None:
                 return found
             while len(self._sessions) >= self.max_sessions:
                 if not self._evict_idlest(keep=session_id):
@@ -250,6 +246,14 @@ class SessionStore:
             session.folder.mkdir(mode=0o700, exist_ok=True)
             self._sessions[session_id] = session
             return session
+
+    def _touch(self, session_id: str) -> Session | None:
+        """The live session of `session_id`, marked used now; call with the lock held."""
+        found = self._sessions.get(session_id)
+        if found is None or not found.live:
+            return None
+        found.last_used = time.monotonic()
+        return found
 
     @contextlib.contextmanager
     def using(self, session: Session) -> Iterator[Session]:
@@ -268,7 +272,7 @@ class SessionStore:
                 session.busy -= 1
                 session.size = size
                 session.last_used = time.monotonic()
-                while sum(s.size for s in self._sessions.values()) > self.max_bytes:
+                while self.total_bytes() > self.max_bytes:
                     if not self._evict_idlest(keep=session.key):
                         break
 
