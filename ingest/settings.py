@@ -30,6 +30,7 @@ FUSIONS = ("rrf", "minmax", "zscore")
 ANN_KINDS = ("auto", "flat", "hnsw")
 LLM_STYLES = ("auto", "chat", "completion")
 OFF = ("", "none", "off")  # a reranker setting that turns reranking off
+PUBLIC = ("auto", "1", "0")  # the app's mode: auto = public on a Hugging Face Space, else a local library
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Settings:
     max_sessions: int = 50  # live sessions per process; the idlest is deleted to make room
     max_sessions_mb: float = 4096.0  # their total size on disk, uploads included
     private_dir: str = ""  # where visitors' files live; empty = <temp folder>/sourced-private-<uid>
+    # the web app's mode: a local library that persists (one person's machine), or
+    # public per-visitor collections deleted when the session ends (a Space)
+    public: str = "auto"  # auto | 1 | 0; auto = public when running on a Hugging Face Space
+    library: str = ""  # the local library's folder; empty = the user's data folder (ingest.library)
+    log: str = ""  # a file that gets one line of per-stage timings per answer; empty = none
     # retrieval
     mode: str = "rerank"  # bm25 | dense | hybrid | rerank
     top_k: int = 5  # passages given to the model and shown as sources
@@ -87,7 +93,7 @@ class Settings:
 
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
-        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES)):
+        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC)):
             check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
@@ -99,6 +105,13 @@ class Settings:
     @property
     def reranker_enabled(self) -> bool:
         return self.reranker.lower() not in OFF
+
+    def is_public(self, environ: dict[str, str] | None = None) -> bool:
+        """Whether the app runs in public mode: asked for, or on a Hugging Face Space
+        (Spaces set SPACE_ID in every Space's environment)."""
+        if self.public != "auto":
+            return self.public == "1"
+        return "SPACE_ID" in (os.environ if environ is None else environ)
 
     @property
     def max_bytes(self) -> int:

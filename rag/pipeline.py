@@ -18,17 +18,19 @@ from pathlib import Path
 
 from ingest import index as index_store
 from ingest.embedder import Embedder, embedder_from
-from ingest.models import DEFAULT_RERANKER
+from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, resolve
 from ingest.settings import MODES, Settings, check_choice
 
 from . import citations, gate
 from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
 from .rerank import Reranker, load_reranker, rerank
 from .retrievers import HybridRetriever, retrievers_for
+from .render import timing_line
 from .rewrite import rewrite
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
+timings_log = logging.getLogger("sourced.timings")  # one line per answer; SOURCED_LOG names its file
 
 ANSWER_CACHE_SIZE = 128  # answers kept per collection: a repeated question skips search and generation
 
@@ -50,10 +52,36 @@ class Models:
         self.reranker_reason = reranker_reason
         self._generator = generator
         # one lock per model: loading the LLM must not hold up an upload that needs the embedder
-        self._locks = {name: threading.Lock() for name in ("embedder", "reranker", "generator")}
+        self._locks = {name: threading.Lock() for name in ("embedder", "reranker", "generator", "derived")}
+        self._parent: Models | None = None
+        self._derived: dict[Settings, Models] = {}
+
+    def for_collection(self, folder: str | Path) -> "Models":
+        """The models an index folder answers with: these, or (for a tuned collection,
+        rag.pipeline.collection_settings) a `Models` that loads the tuned encoder or
+        reranker and shares every model that stays the same, the LLM above all.
+
+        Raises:
+            ValueError: the tuned encoder the index was built with is gone.
+        """
+        settings = collection_settings(self.settings, folder) if Path(folder).is_dir() else self.settings
+        if settings == self.settings:
+            return self
+        with self._locks["derived"]:
+            if settings not in self._derived:
+                derived = self._derived[settings] = Models(settings)
+                derived._parent = self
+            return self._derived[settings]
+
+    def _shared(self, *fields: str) -> "Models | None":
+        """The parent whose model this one would load anyway (same settings fields)."""
+        p = self._parent
+        return p if p is not None and all(getattr(p.settings, f) == getattr(self.settings, f) for f in fields) else None
 
     @property
     def embedder(self) -> Embedder:
+        if (p := self._shared("embedder", "query_embedder", "query_prefix", "passage_prefix")) is not None:
+            return p.embedder
         with self._locks["embedder"]:
             if self._embedder is None:
                 self._embedder = embedder_from(self.settings)
@@ -61,6 +89,8 @@ class Models:
 
     @property
     def reranker(self) -> Reranker | None:
+        if (p := self._shared("reranker")) is not None:
+            return p.reranker
         with self._locks["reranker"]:
             if self._reranker is self._UNSET:
                 self._reranker, self.reranker_reason = load_reranker(self.settings.reranker)
@@ -68,18 +98,34 @@ class Models:
 
     @property
     def generator(self) -> Generator:
+        if (p := self._shared("llm", "n_ctx", "threads", "llm_style", "temperature", "cache")) is not None:
+            return p.generator
         with self._locks["generator"]:
             if self._generator is None:
                 s = self.settings
                 self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature, cache=s.cache)
             return self._generator
 
+    def can_rerank(self) -> tuple[bool, str]:
+        """Whether the reranker can run, and why not in words, without loading it (the
+        app offers the rerank mode only where it can run)."""
+        owner = self._shared("reranker") or self
+        if owner._reranker is not self._UNSET:
+            return owner._reranker is not None, owner.reranker_reason
+        if not self.settings.reranker_enabled:
+            return False, "reranking is turned off (SOURCED_RERANKER=none)"
+        try:
+            resolve(self.settings.reranker, "SOURCED_RERANKER", self.settings.cache)
+        except ModelUnavailableError as e:
+            return False, f"no cross-encoder is installed ({e})"
+        return True, ""
+
     def describe(self) -> dict:
         reranker = self.reranker
         return {
             "embedder": self.embedder.name,
             "reranker": reranker.name if reranker else None,
-            "reranker_status": "loaded" if reranker else self.reranker_reason,
+            "reranker_status": "loaded" if reranker else (self._shared("reranker") or self).reranker_reason,
             "llm": self._generator.name if self._generator else self.settings.llm,
         }
 
@@ -209,6 +255,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     cached = collection.cached_answer(key)
     if cached is not None:
         answer = replace(cached, timings_ms={"cache_ms": _ms(t_total), "total_ms": _ms(t_total)}, notes=[*cached.notes, "answered from the cache: the same question on the unchanged collection"])
+        timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
         yield "draft", answer.text
         yield "answer", answer
         return
@@ -233,6 +280,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         timings["total_ms"] = _ms(t_total)
         answer.timings_ms = timings
         collection.remember_answer(key, answer)
+        timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
         yield "token", answer.text
         yield "draft", answer.text
         yield "answer", answer
@@ -263,6 +311,7 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     answer.timings_ms = timings
     if timings["generate_ms"] < 1000 * s.deadline_s:  # an answer cut short by the deadline is not kept
         collection.remember_answer(key, answer)
+    timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
     yield "answer", answer
 
 
@@ -273,3 +322,13 @@ def answer_once(collection: Collection, question: str, history: list[dict] | Non
         if kind == "answer":
             final = value
     return final
+
+
+def log_timings_to(path: str | Path) -> None:
+    """Append each answer's timing line (rag.render.timing_line) to the file `path`
+    (SOURCED_LOG), with the time it was written."""
+    handler = logging.FileHandler(Path(path).expanduser(), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    timings_log.addHandler(handler)
+    timings_log.setLevel(logging.INFO)
+    timings_log.propagate = False

@@ -21,11 +21,16 @@ def chat_markdown(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 chunk', '2 chunks', '1,200 passages'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def render_report(report) -> str:
     """Per-file results of an upload as a Markdown table."""
-    rows = [f"| {_md(a['source'])} | indexed, {a['chunks']} chunks |" for a in report.added]
+    rows = [f"| {_md(a['source'])} | indexed, {plural(a['chunks'], 'chunk')} |" for a in report.added]
     rows += [f"| {_md(Path(s['path']).name)} | skipped: {_md(s['reason'])} |" for s in report.skipped]
-    summary = f"{len(report.added)} added, {len(report.skipped)} skipped; {report.total_chunks} chunks in your collection ({report.seconds:.1f} s)."
+    summary = f"{len(report.added)} added, {len(report.skipped)} skipped; {plural(report.total_chunks, 'chunk')} in the collection ({report.seconds:.1f} s)."
     return "\n".join(["| File | Result |", "| --- | --- |", *rows, "", summary])
 
 
@@ -108,3 +113,12 @@ def render_details(answer) -> str:
     lines = [f"**{name}:** {html.escape(str(value))}" for name, value in fields]
     lines += [f"- {html.escape(note)}" for note in answer.notes]
     return "\n\n".join(lines)
+
+
+def timing_line(answer, mode: str, top_k: int) -> str:
+    """One log line per answer (SOURCED_LOG): the stages' milliseconds and what was
+    found, never the question or the answer, which stay private."""
+    stages = " ".join(f"{k.removesuffix('_ms')}={v:.0f}ms" for k, v in answer.timings_ms.items())
+    cached = "cache_ms" in answer.timings_ms
+    return (f"mode={mode} top_k={top_k} cached={'yes' if cached else 'no'} passages={len(answer.hits)} "
+            f"cited={len(answer.citations)} answerable={'yes' if answer.answerable else 'no'} {stages}")

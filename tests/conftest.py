@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,8 @@ from .fakes import HashEmbedder, ScriptedGenerator
 from .pdfgen import write_pdf
 
 go_offline_if_unreachable()
+# no test touches the user's real library (ingest.library.default_library follows XDG_DATA_HOME)
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="sourced-test-data-")
 
 # ---------------------------------------------------------------- lanes
 

@@ -57,8 +57,10 @@ def stage(handlers: app.Handlers, paths) -> list[str]:
     return out
 
 
-def upload(handlers: app.Handlers, paths, session=None):
-    return handlers.upload_files(stage(handlers, paths), session)
+def upload(handlers: app.Handlers, paths, tab=None):
+    """The upload handler's outputs: (tab, report, rows, remove menu, collection menu,
+    sample questions, mode choice, cleared file box)."""
+    return handlers.upload_files(stage(handlers, paths), tab or app.Tab())
 
 
 def request(session_hash: str):
@@ -71,9 +73,10 @@ def unlink(markdown: str) -> str:
     return re.sub(r'\[\\\[(\d+)\\\]\]\(#source-\d+ "[^"]*"\)', r"[\1]", markdown)
 
 
-def ask_all(handlers, question, chat=None, session=None, mode="hybrid", top_k=5):
-    """Run the streaming handler to the end; return every yielded output tuple."""
-    return list(handlers.respond(question, chat or [], session, mode, top_k))
+def ask_all(handlers, question, tab=None, mode="hybrid", top_k=5):
+    """Run the streaming handler to the end; return every yielded output tuple:
+    (tab, chat, sources, passages, details, waiting, ask button, stop button)."""
+    return list(handlers.respond(question, tab or app.Tab(), mode, top_k))
 
 
 def test_build_app_loads_no_model():
@@ -82,12 +85,12 @@ def test_build_app_loads_no_model():
     assert isinstance(demo, gr.Blocks)
     assert models._embedder is None and models._generator is None
     names = {d.api_name for d in demo.fns.values()}
-    assert {"upload", "sample", "ask", "remove", "clear", "documents"} <= names
+    assert {"upload", "sample", "ask", "stop", "remove", "clear", "documents"} <= names
 
 
 def test_upload_reports_every_file_and_keeps_going(handlers, docs, bad_files):
     paths = [docs["pdf"], bad_files["fake"], docs["md"], bad_files["empty"], bad_files["locked"]]
-    session, report, rows, menu, cleared = upload(handlers, [str(p) for p in paths], None)
+    tab, report, rows, menu, _, _, _, cleared = upload(handlers, [str(p) for p in paths])
     assert "| handbook.pdf | indexed, 3 chunks |" in report
     assert "| kestrel-guide.md | indexed," in report
     assert "| fake.pdf | skipped: not a PDF" in report
@@ -97,27 +100,28 @@ def test_upload_reports_every_file_and_keeps_going(handlers, docs, bad_files):
     assert sorted(r[0] for r in rows) == ["handbook.pdf", "kestrel-guide.md"]
     assert rows[[r[0] for r in rows].index("handbook.pdf")][1:3] == [3, 3]  # pages, chunks
     assert len(menu.choices) == 2 and cleared is None
-    assert session.folder.parent == handlers.root
+    assert tab.session.folder.parent == handlers.root
 
 
 def test_a_later_upload_keeps_what_is_indexed(handlers, docs, bad_files):
-    session, *_ = upload(handlers, [str(docs["pdf"])], None)
-    session, report, rows, *_ = upload(handlers, [str(bad_files["fake"]), str(docs["md"])], session)
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
+    tab, report, rows, *_ = upload(handlers, [str(bad_files["fake"]), str(docs["md"])], tab)
     assert "1 added, 1 skipped" in report
     assert sorted(r[0] for r in rows) == ["handbook.pdf", "kestrel-guide.md"]
 
 
 def test_answer_streams_then_cites_file_and_page(handlers, docs):
-    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
-    outputs = ask_all(handlers, QUESTION, session=session)
-    replies = [out[0][-1]["content"] for out in outputs]
+    tab, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
+    outputs = ask_all(handlers, QUESTION, tab)
+    replies = [out[1][-1]["content"] for out in outputs]
     streamed = [r for r in replies if r.startswith("Every employee")]
     assert len(streamed) > 3, "the answer should arrive in pieces"
     assert all(a in b for a, b in zip(streamed, streamed[1:])), "each piece extends the last"
-    chat, box, sources, passages, details, _ = outputs[-1]
+    _, chat, sources, passages, details, waiting, ask_button, stop_button = outputs[-1]
     assert chat[-2] == {"role": "user", "content": QUESTION}
     assert unlink(chat[-1]["content"]) == "Every employee receives 27 days of paid annual leave per year [1]."
-    assert box == ""
+    assert waiting == "" and ask_button.visible and not stop_button.visible
+    assert outputs[1][7].visible, "Stop shows while the answer streams"
     assert "<b>handbook.pdf</b> · page 3" in sources
     assert "<mark>Every employee receives 27 days of paid annual leave per year.</mark>" in sources
     assert passages[0][1:3] == ["handbook.pdf", "3"]
@@ -126,80 +130,81 @@ def test_answer_streams_then_cites_file_and_page(handlers, docs):
 
 
 def test_follow_up_passes_the_conversation(handlers, docs, scripted):
-    session, *_ = upload(handlers, [str(docs["pdf"])], None)
-    chat = ask_all(handlers, QUESTION, session=session)[-1][0]
-    # what Gradio 6 hands back: content as a list of typed parts
-    chat = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
-    ask_all(handlers, "and what about parental leave?", chat=chat, session=session)
-    rewrite_prompt = next(p for p in scripted.prompts if "Last question: and what about parental leave?" in str(p))
-    assert f"User: {QUESTION}" in rewrite_prompt
-    assert "Assistant: Every employee receives 27 days" in rewrite_prompt
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
+    ask_all(handlers, QUESTION, tab)
+    details = ask_all(handlers, "and what about parental leave?", tab)[-1][4]
+    assert "**Searched for:** How many days of parental leave do employees get?" in details, "the follow-up is searched with the tab's conversation"
 
 
 def test_unanswerable_question_shows_closest_passages(handlers, docs):
-    session, *_ = upload(handlers, [str(docs["pdf"])], None)
-    chat, _, sources, *_ = ask_all(handlers, "Which rocket engine powers the lunar lander?", session=session)[-1]
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
+    _, chat, sources, *_ = ask_all(handlers, "Which rocket engine powers the lunar lander?", tab)[-1]
     assert chat[-1]["content"].startswith("The documents do not say.")
     assert "Closest passages" in sources and "handbook.pdf" in sources
 
 
 def test_settings_change_mode_and_top_k(handlers, docs):
-    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
-    passages = ask_all(handlers, QUESTION, session=session, mode="bm25", top_k=2)[-1][3]
+    tab, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
+    passages = ask_all(handlers, QUESTION, tab, mode="bm25", top_k=2)[-1][3]
     assert 1 <= len(passages) <= 2
     assert all(row[4] == "–" for row in passages), "bm25 mode has no dense rank"
 
 
 def test_empty_question_changes_nothing(handlers):
     with pytest.warns(UserWarning, match="Type a question"):
-        ((chat, box, *_),) = ask_all(handlers, "   ")
-    assert chat == [] and box == "   "
+        ((_, chat, *_),) = ask_all(handlers, "   ")
+    assert chat == []
+    with pytest.warns(UserWarning, match="Type a question"):
+        tab, box, waiting = handlers.submit("   ", app.Tab())
+    assert box == "   " and not tab.pending
 
 
 def test_remove_and_clear(handlers, docs):
-    session, _, rows, menu, _ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
+    tab, _, rows, menu, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
     pdf_id = next(value for label, value in menu.choices if label.startswith("handbook.pdf"))
-    session, message, rows, menu = handlers.remove_document(pdf_id, session)
-    assert "Removed the document (3 chunks)" in message
+    tab, message, rows, menu, *_ = handlers.remove_document(pdf_id, tab)
+    assert message == "Removed handbook.pdf (3 chunks)."
     assert [r[0] for r in rows] == ["kestrel-guide.md"]
-    sources = ask_all(handlers, QUESTION, session=session)[-1][2]
+    assert [label for label, _ in menu.choices] == ["kestrel-guide.md (3 chunks)"]
+    sources = ask_all(handlers, QUESTION, tab)[-1][2]
     assert "handbook.pdf" not in sources
-    old = session.folder
-    session, message, rows, menu, chat, *_ = handlers.clear_collection(session)
+    old = tab.session.folder
+    tab, message, rows, menu, _, _, _, chat, *_ = handlers.clear_collection(tab)
     assert rows == [] and chat == [] and not old.exists()
-    assert session.folder != old and not session.folder.exists(), "a new folder comes with the next upload, never the old one"
+    assert tab.session.folder != old and not tab.session.folder.exists(), "a new folder comes with the next upload, never the old one"
 
 
 def test_sessions_are_private_and_deleted(handlers, docs):
-    a = handlers.open_session(None, request("browser-a"))
-    b = handlers.open_session(None, request("browser-b"))
-    assert a.folder != b.folder and a.folder.parent == b.folder.parent == handlers.root
-    assert handlers.open_session(None, request("../../etc")).folder.parent == handlers.root
-    a, *_ = upload(handlers, [str(docs["pdf"])], a)
+    a, b = app.Tab(), app.Tab()
+    handlers.open_session(a, request("browser-a"))
+    handlers.open_session(b, request("browser-b"))
+    assert a.session.folder != b.session.folder and a.session.folder.parent == b.session.folder.parent == handlers.root
+    assert handlers.open_session(app.Tab(), request("../../etc")).folder.parent == handlers.root
+    upload(handlers, [str(docs["pdf"])], a)
     assert handlers.documents(b)[0] == []
-    assert "No documents are indexed yet" in ask_all(handlers, QUESTION, session=b)[-1][0][-1]["content"]
+    assert "No documents are indexed yet" in ask_all(handlers, QUESTION, b)[-1][1][-1]["content"]
     handlers.end_session(request("browser-a"))  # the tab closed
-    assert not a.folder.exists()
-    b, *_ = upload(handlers, [str(docs["md"])], b)
-    assert b.folder.is_dir()
-    handlers.close_session(b)  # gr.State expired
-    assert not b.folder.exists() and len(handlers.sessions) == 0
+    assert not a.session.folder.exists()
+    upload(handlers, [str(docs["md"])], b)
+    assert b.session.folder.is_dir()
+    handlers.close_tab(b)  # gr.State expired
+    assert not b.session.folder.exists() and len(handlers.sessions) == 0
 
 
 def test_domain_errors_become_user_messages(handlers, docs, tmp_path):
-    session, *_ = upload(handlers, [str(docs["pdf"])], None)
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
     other = Models(handlers.settings, embedder=HashEmbedder(dim=32), reranker=None, generator=ScriptedGenerator())
     other.embedder.name = "another-embedder"
     mismatched = app.Handlers(other, handlers.settings, handlers.root)
     with pytest.raises(gr.Error, match="built with embedder"):
-        upload(mismatched, [str(docs["md"])], session)
+        upload(mismatched, [str(docs["md"])], tab)
 
 
 def test_sources_escape_document_html(handlers, tmp_path, scripted):
     evil = tmp_path / "evil.txt"
     evil.write_text("Annual leave is <img src=x onerror=alert(1)> 27 days of paid annual leave per year.")
-    session, *_ = upload(handlers, [str(evil)], None)
-    sources = ask_all(handlers, "How many days of paid annual leave?", session=session)[-1][2]
+    tab, *_ = upload(handlers, [str(evil)])
+    sources = ask_all(handlers, "How many days of paid annual leave?", tab)[-1][2]
     assert "<img" not in sources and "&lt;img" in sources
 
 
@@ -211,13 +216,14 @@ SAMPLE_ANSWERS = {
 
 
 def test_sample_is_indexed_and_answers_its_questions(handlers, scripted):
-    session, report, rows, _, _, suggested = handlers.try_sample(None)
+    tab, report, rows, _, _, examples, _, _, suggested = handlers.try_sample(app.Tab())
+    assert examples.visible, "the sample's questions show while the collection holds only the sample"
     assert "sourced-sample.md | indexed" in report and suggested in app.SAMPLE_QUESTIONS
     assert 600 <= len(app.SAMPLE.read_text().split()) <= 1100
     assert set(app.SAMPLE_QUESTIONS) == set(SAMPLE_ANSWERS)
     for question, answer in SAMPLE_ANSWERS.items():
         asked = len(scripted.prompts)
-        passages = ask_all(handlers, question, session=session)[-1][3]
+        passages = ask_all(handlers, question, tab)[-1][3]
         assert answer in passages[0][-1].replace("\n", " "), question
         assert len(scripted.prompts) > asked, f"the evidence gate stopped {question!r}"
 
@@ -231,22 +237,23 @@ def free_port() -> int:
 def test_api_upload_ask_and_session_isolation(models, docs):
     from gradio_client import Client, handle_file
 
-    demo = app.build_app(models)
+    public = Models(models.settings.replace(public="1"), embedder=models.embedder, reranker=None, generator=models.generator)
+    demo = app.build_app(public)
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(public.settings))
     try:
         alice = Client(f"http://127.0.0.1:{port}/", verbose=False)
         report, documents, *_ = alice.predict([handle_file(str(docs["pdf"]))], api_name="/upload")
         assert "handbook.pdf | indexed, 3 chunks" in report
         assert [r[0] for r in documents["data"]] == ["handbook.pdf"]
-        chat, _, sources, passages, details = alice.predict(QUESTION, api_name="/ask")
+        chat, sources, passages, details, *_ = alice.predict(QUESTION, api_name="/ask")
         assert unlink(chat[-1]["content"][0]["text"]).endswith("[1].")
         assert "<b>handbook.pdf</b> · page 3" in sources
 
         bob = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        documents, _ = bob.predict(api_name="/documents")
+        documents, *_ = bob.predict(api_name="/documents")
         assert documents["data"] == []
-        chat, _, sources, *_ = bob.predict(QUESTION, api_name="/ask")
+        chat, sources, *_ = bob.predict(QUESTION, api_name="/ask")
         assert "No documents are indexed yet" in chat[-1]["content"][0]["text"]
         assert "handbook.pdf" not in sources
         assert len(list(demo.handlers.root.iterdir())) == 1, "bob asked but uploaded nothing: no folder for him"
@@ -255,8 +262,100 @@ def test_api_upload_ask_and_session_isolation(models, docs):
 
 
 def test_citations_in_the_answer_link_to_their_source_with_the_quote_on_hover(handlers, docs):
-    session, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])], None)
-    final = ask_all(handlers, QUESTION, session=session)[-1]
-    answer_md = final[0][-1]["content"]
+    tab, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
+    final = ask_all(handlers, QUESTION, tab)[-1]
+    answer_md = final[1][-1]["content"]
     assert '[\\[1\\]](#source-1 "handbook.pdf, page 3: ' in answer_md
     assert 'id="source-1"' in final[2]
+
+
+# ---------------------------------------------------------------- the local library
+
+
+@pytest.fixture
+def local(models, tmp_path) -> app.Handlers:
+    from ingest.library import Library
+
+    return app.Handlers(models, models.settings, tmp_path / "sessions", library=Library(tmp_path / "library"))
+
+
+def restart(handlers: app.Handlers) -> app.Handlers:
+    """A new app process on the same library folder."""
+    from ingest.library import Library
+
+    return app.Handlers(handlers.models, handlers.settings, handlers.root.parent / "sessions-2", uploads=handlers.uploads, library=Library(handlers.library.root))
+
+
+def test_local_library_keeps_documents_and_chat_across_reloads_and_restarts(local, docs):
+    tab, report, rows, _, collections, *_ = upload(local, [str(docs["pdf"])])
+    assert "handbook.pdf | indexed" in report
+    assert collections.choices == [("My documents", tab.session.key)] and str(tab.session.folder) in collections.info
+    ask_all(local, QUESTION, tab)
+    local.end_session(request("browser-a"))  # the tab reloads: nothing is deleted
+    local.close_tab(tab)
+    again = restart(local)
+    reloaded, rows, _, collections, *_, chat = again.open_tab(app.Tab())
+    assert [r[0] for r in rows] == ["handbook.pdf"] and collections.value == tab.session.key
+    assert [m["role"] for m in chat] == ["user", "assistant"] and "27 days" in chat[1]["content"]
+    _, chat, sources, *_ = ask_all(again, "and what about parental leave?", reloaded)[-1]
+    assert len(chat) == 4, "the follow-up goes on from the saved conversation"
+
+
+def test_collections_are_made_renamed_switched_and_deleted(local, docs):
+    tab, *_ = upload(local, [str(docs["pdf"])])
+    first = tab.session.key
+    tab, message, rows, _, collections, *_ = local.new_collection("Bike manuals", tab)
+    assert "Created the collection Bike manuals" in message and rows == []
+    upload(local, [str(docs["md"])], tab)
+    assert [name for name, _ in local.documents(tab)[2].choices] == ["Bike manuals", "My documents"]
+    with pytest.raises(gr.Error, match="already a collection called"):
+        local.new_collection("my documents", tab)
+    tab, message, *_ = local.rename_collection("Kestrel", tab)
+    assert message == "Renamed the collection to Kestrel." and (local.library.root / tab.session.key).is_dir()
+    tab, rows, *_ = local.switch_collection(first, tab)
+    assert [r[0] for r in rows] == ["handbook.pdf"]
+    tab, message, rows, _, collections, *_ = local.clear_collection(tab)
+    assert message == "Deleted the collection My documents." and not (local.library.root / first).exists()
+    assert [name for name, _ in collections.choices] == ["Kestrel"] and [r[0] for r in rows] == ["kestrel-guide.md"]
+
+
+def test_a_library_collection_is_an_index_the_cli_opens(local, docs):
+    from rag.pipeline import Collection, answer_once
+
+    tab, *_ = upload(local, [str(docs["pdf"])])
+    answer = answer_once(Collection(tab.session.folder, local.models), QUESTION)
+    assert answer.citations and answer.citations[0].source == "handbook.pdf"
+
+
+# ---------------------------------------------------------------- queue and stop
+
+
+def test_a_question_asked_while_one_streams_waits_visibly_and_is_answered(handlers, docs):
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
+    handlers.submit(QUESTION, tab)
+    stream = handlers.answer(tab, "hybrid", 5)
+    for _ in range(4):
+        next(stream)
+    tab, box, waiting = handlers.submit("How long is the warranty?", tab)
+    assert box == "" and waiting == "Next: “How long is the warranty?” (1 question waiting)"
+    assert list(handlers.answer(tab, "hybrid", 5))[-1][5] == "Next: “How long is the warranty?” (1 question waiting)", "a second loop only reports"
+    outputs = list(stream)
+    chat = outputs[-1][1]
+    assert [m["role"] for m in chat] == ["user", "assistant", "user", "assistant"]
+    assert "27 days" in chat[1]["content"] and chat[2]["content"] == "How long is the warranty?"
+    assert outputs[-1][5] == "" and not tab.answering
+
+
+def test_stop_ends_the_streaming_answer_and_empties_the_queue(handlers, docs):
+    tab, *_ = upload(handlers, [str(docs["pdf"])])
+    handlers.submit(QUESTION, tab)
+    handlers.submit("How long is the warranty?", tab)
+    stream = handlers.answer(tab, "hybrid", 5)
+    while "Every employee" not in (tab.reply or {}).get("content", ""):
+        next(stream)
+    chat, waiting, ask_button, stop_button = handlers.stop(tab)
+    assert chat[-1]["content"].endswith(app.STOPPED) and waiting == "" and ask_button.visible and not stop_button.visible
+    streamed = chat[-1]["content"]
+    final = list(stream)[-1]
+    assert final[1][-1]["content"] == streamed and len(final[1]) == 2, "nothing more streams and the queue is gone"
+    assert not tab.answering

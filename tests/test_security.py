@@ -81,7 +81,7 @@ def file_data(path: str | Path) -> dict:
 def live(tmp_path):
     """The app with fake models on a free port; yields (demo, base url)."""
     gen = ScriptedGenerator([("vault code", "The vault code is 7731-ALPHA [1].")])
-    models = Models(Settings(mode="hybrid", **HASH_GATE), embedder=HashEmbedder(), reranker=None, reranker_reason="off in tests", generator=gen)
+    models = Models(Settings(mode="hybrid", public="1", **HASH_GATE), embedder=HashEmbedder(), reranker=None, reranker_reason="off in tests", generator=gen)
     demo = app.build_app(models)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
@@ -96,7 +96,7 @@ def test_a_second_session_gets_no_byte_of_the_first_ones_upload(live, tmp_path):
     alice = Api(base)
     kind, (_, report, documents, *_) = alice.call("upload", [file_data(alice.upload(secret))])
     assert kind == "complete" and "vault.txt | indexed" in report
-    kind, (chat, *_) = alice.call("ask", "What is the vault code?", [], "hybrid", 5)
+    kind, (_, chat, *_) = alice.call("ask", "What is the vault code?", "hybrid", 5)
     assert "7731-ALPHA" in json.dumps(chat)
 
     mallory = Api(base)
@@ -107,12 +107,12 @@ def test_a_second_session_gets_no_byte_of_the_first_ones_upload(live, tmp_path):
         kind, out = mallory.call("upload", [file_data(target)])
         assert kind == "error" or "indexed" not in out[1], f"{target} was indexed for another session"
         assert b"7731" not in mallory.file(target), f"{target} is served"
-    kind, (documents, _) = mallory.call("documents")
+    kind, (_, documents, *_) = mallory.call("documents")
     assert documents["data"] == []
-    kind, (chat, _, sources, passages, details, _) = mallory.call("ask", "What is the vault code?", [], "hybrid", 5)
+    kind, (_, chat, sources, passages, details, *_) = mallory.call("ask", "What is the vault code?", "hybrid", 5)
     assert "7731" not in json.dumps([chat, sources, passages]) and "vault.txt" not in sources
     mallory.call("remove", hashlib.sha256(SECRET.encode()).hexdigest())  # alice's document id
-    kind, (documents, _) = alice.call("documents")
+    kind, (_, documents, *_) = alice.call("documents")
     assert [r[0] for r in documents["data"]] == ["vault.txt"], "alice keeps her document"
     assert not any(p.is_dir() and p.parent == demo.handlers.uploads for p in demo.handlers.uploads.iterdir()), "the raw upload left Gradio's cache"
 
@@ -192,7 +192,7 @@ HOSTILE = {
 
 @pytest.mark.slow  # loads the real tokenizer
 def test_hostile_uploads_are_bounded_while_the_server_answers(tmp_path):
-    models = Models(Settings(mode="hybrid", **HASH_GATE), embedder=TokenCountingEmbedder(), reranker=None, generator=ScriptedGenerator())
+    models = Models(Settings(mode="hybrid", public="1", **HASH_GATE), embedder=TokenCountingEmbedder(), reranker=None, generator=ScriptedGenerator())
     demo = app.build_app(models)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
@@ -234,15 +234,15 @@ def test_hostile_uploads_are_bounded_while_the_server_answers(tmp_path):
 def test_the_stream_never_carries_a_foreign_image_or_html(tmp_path):
     leak = "http://127.0.0.1:9/leak?q=secret"
     gen = ScriptedGenerator([("vault code", f"The code is 7731-ALPHA ![x]({leak}) <img src={leak}> [1].")])
-    models = Models(Settings(mode="hybrid", **HASH_GATE), embedder=HashEmbedder(), reranker=None, generator=gen)
+    models = Models(Settings(mode="hybrid", public="1", **HASH_GATE), embedder=HashEmbedder(), reranker=None, generator=gen)
     h = app.Handlers(models, models.settings, tmp_path / "sessions")
     from .test_app import upload
 
     doc = tmp_path / "vault.txt"
     doc.write_text(SECRET)
-    session, *_ = upload(h, [doc])
-    outputs = list(h.respond("What is the vault code?", [], session, "hybrid", 5))
-    shown = [out[0][-1]["content"] for out in outputs]
+    tab, *_ = upload(h, [doc])
+    outputs = list(h.respond("What is the vault code?", tab, "hybrid", 5))
+    shown = [out[1][-1]["content"] for out in outputs if out[1]]
     assert any("7731-ALPHA" in s for s in shown[:-1]), "the answer streamed"
     assert not any(leak in s or "<img" in s for s in shown), [s for s in shown if leak in s or "<img" in s]
 
@@ -273,14 +273,14 @@ def test_sessions_past_the_size_cap_evict_the_idlest(tmp_path):
 def test_an_evicted_visitor_is_told(tmp_path, docs):
     from .test_app import upload
 
-    models = Models(Settings(mode="hybrid", max_sessions=1, **HASH_GATE), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator())
+    models = Models(Settings(mode="hybrid", public="1", max_sessions=1, **HASH_GATE), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator())
     h = app.Handlers(models, models.settings, tmp_path / "sessions")
     first, *_ = upload(h, [docs["md"]])
     upload(h, [docs["pdf"]])
-    assert first.ended == EVICTED
+    assert first.session.ended == EVICTED
     with pytest.warns(UserWarning, match="removed to make room"):
-        outputs = list(h.respond("How long is the warranty?", [], first, "hybrid", 3))
-    assert "No documents are indexed yet" in outputs[-1][0][-1]["content"]
+        outputs = list(h.respond("How long is the warranty?", first, "hybrid", 3))
+    assert "No documents are indexed yet" in outputs[-1][1][-1]["content"]
 
 
 def test_a_session_that_ends_stops_its_ingest_and_its_folder_stays_gone(tmp_path):
@@ -292,15 +292,16 @@ def test_a_session_that_ends_stops_its_ingest_and_its_folder_stays_gone(tmp_path
             time.sleep(0.05)
             return super().embed(texts, query=query)
 
-    models = Models(Settings(mode="hybrid"), embedder=Slow(), reranker=None, generator=ScriptedGenerator())
+    models = Models(Settings(mode="hybrid", public="1"), embedder=Slow(), reranker=None, generator=ScriptedGenerator())
     h = app.Handlers(models, models.settings, tmp_path / "sessions")
     big = tmp_path / "big.txt"
     big.write_text(" ".join(f"Sentence {i} of a long report." for i in range(20000)))
-    session = h.open_session(None, app_request("tab-1"), create=True)
+    tab = app.Tab()
+    session = h.open_session(tab, app_request("tab-1"), create=True)
     threading.Timer(0.5, h.end_session, args=(app_request("tab-1"),)).start()
     t = time.monotonic()
     with pytest.raises(app.gr.Error, match="session ended"):
-        h.upload_files(stage(h, [big]), session, app_request("tab-1"))
+        h.upload_files(stage(h, [big]), tab, app_request("tab-1"))
     assert time.monotonic() - t < 5
     time.sleep(0.3)
     assert not session.folder.exists() and list(h.root.iterdir()) == []
@@ -351,7 +352,7 @@ class Slow(HashEmbedder):
         time.sleep(0.2)
         return super().embed(texts, query=query)
 
-settings = Settings(mode="hybrid", private_dir={private!r})
+settings = Settings(mode="hybrid", public="1", private_dir={private!r})
 demo = app.build_app(Models(settings, embedder=Slow(), reranker=None, generator=ScriptedGenerator()), settings)
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, **app.launch_options(settings))
 """
