@@ -58,12 +58,11 @@ CONCURRENCY = 2  # events running at once; the LLM itself serialises its calls
 STOPPED = "_Stopped._"
 PASSAGE_COLUMNS = ["#", "File", "Page", "BM25 rank", "Dense rank", "Fused", "Rerank", "Passage"]
 PASSAGE_WIDTHS = ["4%", "14%", "6%", "9%", "9%", "8%", "8%", "42%"]
-DOCUMENT_COLUMNS = ["File", "Pages", "Chunks", "Added"]
+DOCUMENT_COLUMNS = ["File", "Pages", "Chunks"]
 # Defence in depth beside sanitising: the page loads no image from another origin,
 # so an image a model (or a document) smuggles into an answer fetches nothing.
 HEAD = """<meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">"""
 CSS = """
-.gradio-container { max-width: 1600px !important; margin: 0 auto; }
 #title h1 { margin-bottom: 0; }
 #title p { margin-top: .25rem; color: var(--body-text-color-subdued); }
 .sources .source { border-left: 3px solid var(--color-accent); padding: .4rem .8rem; margin: .6rem 0; }
@@ -255,7 +254,7 @@ class Handlers:
         tab = tab or Tab()
         session = tab.session if tab.session is not None else (self.library.current() if self.library else None)
         docs = self._documents_of(session)
-        rows = [[d["source"], d["pages"], d["chunks"], d["added"].replace("T", " ")] for d in docs]
+        rows = [[d["source"], d["pages"], d["chunks"]] for d in docs]
         choices = [(f"{d['source']} ({plural(d['chunks'], 'chunk')})", d["doc_id"]) for d in docs]
         sample_only = bool(docs) and all(d["source"] == SAMPLE.name for d in docs)
         return rows, gr.Dropdown(choices=choices, value=None), self.collection_menu(session), gr.Column(visible=sample_only), self.mode_choice(session)
@@ -504,16 +503,15 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         tab = gr.State(Tab(), time_to_live=SESSION_TTL_S if public else None, delete_callback=h.close_tab)
         gr.Markdown(f"# Sourced\nAsk your documents. Every answer quotes and cites the file and page it comes from. {where}", elem_id="title")
         with gr.Sidebar(width=360, open=True):
-            with gr.Group(visible=not public):
-                collection = gr.Dropdown(label="Collection", choices=[], interactive=True, visible=not public)
-                with gr.Row(elem_classes="tight"):
-                    name_box = gr.Textbox(placeholder="Name", show_label=False, scale=3, max_length=80)
-                    new_btn = gr.Button("New", size="sm", scale=1, min_width=60)
-                    rename_btn = gr.Button("Rename", size="sm", scale=1, min_width=60)
+            collection = gr.Dropdown(label="Collection", choices=[], interactive=True, visible=not public, elem_id="collection")
+            with gr.Row(elem_classes="tight", visible=not public):
+                name_box = gr.Textbox(placeholder="Name of a new collection", show_label=False, scale=3, max_length=80, container=False)
+                new_btn = gr.Button("New", size="sm", scale=1, min_width=56)
+                rename_btn = gr.Button("Rename", size="sm", scale=1, min_width=56)
             files = gr.File(label="Drop PDF, TXT or Markdown files", file_count="multiple")
             sample = gr.Button("Try the sample", variant="secondary", size="sm")
             report = gr.Markdown("Upload files to build your collection, or try the sample (an e-bike owner's guide).")
-            documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Documents", interactive=False, max_height=240)
+            documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Documents", interactive=False, max_height=240, elem_id="documents", column_widths=["50%", "23%", "27%"])
             with gr.Row(elem_classes="tight"):
                 doc_choice = gr.Dropdown(label="Remove a document", choices=[], scale=3)
                 remove_btn = gr.Button("Remove", scale=1, min_width=80)

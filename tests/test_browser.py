@@ -8,9 +8,12 @@ replaces docs/screenshot.png, the README's picture.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,17 +47,24 @@ def free_port() -> int:
 
 
 def serve(models: Models):
-    """Start the app on a free port; returns (demo, url)."""
+    """Start the app on a free port; returns (demo, url). Gradio's own start-up check
+    (a HEAD request with a 3 s timeout) can miss on a loaded 2-core machine: retried."""
     demo = app.build_app(models)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
-    return demo, f"http://127.0.0.1:{port}/"
+    for attempt in range(3):
+        port = free_port()
+        try:
+            demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
+            return demo, f"http://127.0.0.1:{port}/"
+        except ValueError as e:  # "When localhost is not accessible, a shareable link must be created"
+            if attempt == 2 or "localhost" not in str(e):
+                raise
+            demo.close()
 
 
 @pytest.fixture(scope="module")
 def fake_app():
     generator = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")])
-    models = Models(Settings(mode="hybrid"), embedder=HashEmbedder(), reranker=None, reranker_reason="reranking is off in tests", generator=generator)
+    models = Models(Settings(mode="hybrid", public="1"), embedder=HashEmbedder(), reranker=None, reranker_reason="reranking is off in tests", generator=generator)
     demo, url = serve(models)
     yield demo, url
     demo.close()
@@ -68,8 +78,8 @@ def browser():
         b.close()
 
 
-def open_app(browser, url: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+def open_app(browser, url: str, width: int = 1400):
+    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
     page.goto(url)
     page.get_by_role("heading", name="Sourced").wait_for()
     return page
@@ -150,7 +160,7 @@ def test_a_streamed_remote_image_is_never_fetched(browser, docs):
     threading.Thread(target=attacker.serve_forever, daemon=True).start()
     leak = f"http://127.0.0.1:{attacker.server_port}/leak.gif?q=27-days"
     reply = f"Every employee receives 27 days ![x]({leak}) of paid annual leave <img src=\"{leak}&tag\"> per year [1]."
-    models = Models(Settings(mode="hybrid"), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator([("annual leave", reply)]))
+    models = Models(Settings(mode="hybrid", public="1"), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator([("annual leave", reply)]))
     demo, url = serve(models)
     try:
         page = open_app(browser, url)
@@ -167,9 +177,78 @@ def test_a_streamed_remote_image_is_never_fetched(browser, docs):
         attacker.shutdown()
 
 
+def test_local_library_survives_a_reload_and_a_restart(browser, docs, tmp_path):
+    settings = Settings(mode="hybrid", public="0", library=str(tmp_path / "library"))
+    generator = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")])
+    models = Models(settings, embedder=HashEmbedder(), reranker=None, reranker_reason="reranking is off in tests", generator=generator)
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        upload(page, docs["pdf"])
+        ask(page, QUESTION)
+        page.reload()
+        page.locator("#documents table", has_text="handbook.pdf").first.wait_for()
+        page.locator(BOT).filter(has_text="27 days").first.wait_for()
+    finally:
+        demo.close()
+    demo, url = serve(models)  # a new server on the same library folder
+    try:
+        page.goto(url)
+        page.locator("#documents table", has_text="handbook.pdf").first.wait_for()
+        page.locator(BOT).filter(has_text="27 days").first.wait_for()
+        assert page.locator("#collection input").input_value() == "My documents"
+        screenshot(page, "app-local-library.png")
+        page.context.close()
+    finally:
+        demo.close()
+
+
+class SlowGenerator(ScriptedGenerator):
+    """Streams one word every 0.15 s: an answer long enough to stop."""
+
+    def stream(self, prompt, *, max_tokens, stop):
+        for piece in super().stream(prompt, max_tokens=max_tokens, stop=stop):
+            time.sleep(0.15)
+            yield piece
+
+
+def test_stop_ends_a_streaming_answer_within_a_second_and_typed_text_stays(browser, docs):
+    long_reply = "Every employee receives 27 days of paid annual leave per year [1]. " + "It is a long answer that goes on. " * 40
+    models = Models(Settings(mode="hybrid", public="1", max_tokens=400), embedder=HashEmbedder(), reranker=None, generator=SlowGenerator([("annual leave", long_reply)]))
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        upload(page, docs["pdf"])
+        box = page.get_by_placeholder("Ask a question about your documents")
+        box.fill(QUESTION)
+        box.press("Enter")
+        page.locator(BOT).filter(has_text="Every employee").first.wait_for(timeout=20_000)
+        box.fill("How long is the warranty?")
+        box.press("Enter")
+        page.get_by_text("1 question waiting").wait_for(timeout=5_000)
+        box.fill("a question I am still typing")
+        page.wait_for_timeout(600)
+        assert box.input_value() == "a question I am still typing", "streaming must not wipe the question box"
+        stop = page.get_by_role("button", name="Stop")
+        t = time.monotonic()
+        stop.click()
+        page.locator(BOT).filter(has_text="Stopped.").first.wait_for(timeout=5_000)
+        elapsed = time.monotonic() - t
+        assert elapsed < 1.0, f"stopped after {elapsed:.2f} s"
+        shown = page.locator(BOT).last.inner_text()
+        page.wait_for_timeout(800)
+        assert page.locator(BOT).last.inner_text() == shown, "nothing streams after Stop"
+        assert page.get_by_text("question waiting").count() == 0 and page.get_by_role("button", name="Ask").is_visible()
+        assert box.input_value() == "a question I am still typing"
+        page.context.close()
+    finally:
+        demo.close()
+
+
 @pytest.mark.slow
-def test_real_models_answer_with_a_citation(browser, docs):
-    models = Models(Settings.from_env())
+def test_real_models_answer_with_a_citation(browser, docs, tmp_path):
+    settings = Settings.from_env(public="0", library=str(tmp_path / "library"))
+    models = Models(settings)
     app.warm(models)  # as main() does after launch, so the timings shown are per question
     assert models._embedder is not None and models._generator is not None
     demo, url = serve(models)
@@ -185,6 +264,18 @@ def test_real_models_answer_with_a_citation(browser, docs):
         path = screenshot(page, "app-real-models.png")
         if os.environ.get("UPDATE_SCREENSHOT") == "1":  # refresh the README's picture on purpose, not in every CI run
             shutil.copyfile(path, README_SCREENSHOT)
+
+        # a second collection made in the page is an index folder the CLI answers from
+        page.get_by_placeholder("Name of a new collection").fill("Espresso")
+        page.get_by_role("button", name="New").click()
+        page.get_by_text("Created the collection Espresso").wait_for()
+        upload(page, docs["md"], timeout_s=120)
+        (entry,) = [e for e in demo.handlers.library.entries() if e.name == "Espresso"]
+        out = subprocess.run([sys.executable, "-m", "rag", "ask", "--index", str(entry.folder), "--json", "How long is the warranty of the Kestrel 3?"],
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "SOURCED_PUBLIC": "0"})
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        assert answer["sources"][0]["source"] == "kestrel-guide.md" and answer["answer"], answer
         page.context.close()
     finally:
         demo.close()
