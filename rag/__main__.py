@@ -167,10 +167,6 @@ def _tune(args) -> int:
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive; got --minutes {args.minutes}")
     settings = Settings.from_env(embedder=args.embedder, reranker=args.reranker, llm=args.llm)
-    if args.index:  # a tuned index is tuned further from its own encoder
-        from .pipeline import collection_settings
-
-        settings = collection_settings(settings, args.index)
     llm_questions = args.llm_questions if args.llm_questions is not None else (200 if args.index else 0)
     # with --dataset the real test split judges the result, so less is held out of training
     options = TuneOptions(time_budget_s=60 * args.minutes, llm_questions=llm_questions, cloze=not args.no_cloze, heldout=0.2 if args.index else 0.1, seed=args.seed, device=args.device)
@@ -190,12 +186,14 @@ def _tune(args) -> int:
 
 
 def _tune_summary(report: dict) -> str:
+    from .tune import verdict
+
     lines = [f"training questions: {report['examples']}", f"work folder: {report['folder']}"]
     for label, key in (("before", "heldout_before"), ("after", "heldout_after")):
         for mode, m in report.get(key, {}).items():
             lines.append(f"held-out {label:<6} {mode:<7} nDCG@10 {m['ndcg@10']:.3f}  Recall@10 {m['recall@10']:.3f}")
-    lines.append(f"tuned encoder {'adopted' if report['adopt_embedder'] else 'not adopted'}: {report['embedder']}")
-    lines.append(f"trained reranker {'adopted' if report['adopt_reranker'] else 'not adopted'} (weight {report['rerank_weight']}): {report['reranker']}")
+    lines.append(verdict(report))
+    lines.append(f"tuned encoder: {report['embedder']}\ntrained reranker: {report['reranker']}")
     lines.append(f"{report['seconds']['total']:.0f} s in all: {report['seconds']}")
     return "\n".join(lines)
 

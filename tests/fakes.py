@@ -57,6 +57,20 @@ class ScriptedGenerator:
             yield word if i == 0 else " " + word
 
 
+class QuestionWriter:
+    """A stand-in for the LLM that writes training questions (rag.tune): it asks about
+    the passage's last word (real Gemma is tested in test_llm)."""
+
+    name, chat = "fake-question-writer", False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt: str, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        passage = re.findall(r"Passage: (.*)", prompt)[-1]
+        yield f"What does the guide say about {passage.split()[-1].strip('.')}?"
+
+
 class FakeReranker:
     """Scores each text with `score_of(text)`, by default its length in characters, so
     the order it imposes is known in advance. Records every (query, texts) it is asked."""

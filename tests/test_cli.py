@@ -103,6 +103,8 @@ def test_tune_refuses_bad_arguments_with_a_message(tmp_path, index_dir):
     pairs.write_text('{"passage": "no question here"}\n')
     p = run("rag", "tune", "--index", str(index_dir), "--pairs", str(pairs), "--minutes", "1", check=False)
     assert p.returncode == 1 and 'line 1: no "question"' in p.stderr
+    p = run("rag", "tune", "--index", str(index_dir), "--minutes", "1", check=False)
+    assert p.returncode == 1 and "passages, too few to tune: at least 50 are needed" in p.stderr and p.stdout == ""
 
 
 @pytest.mark.slow

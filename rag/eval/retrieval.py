@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +54,16 @@ def cached_vectors(embedder: Embedder, texts: list[str], cache_dir: str | Path, 
     return vectors
 
 
-def embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256) -> np.ndarray:
-    """Passage vectors of `texts` in batches, with a tqdm bar on stderr when `progress`."""
+def embed_with_progress(embedder: Embedder, texts: list[str], label: str, progress: bool, batch: int = 256, each: Callable[[int], None] | None = None) -> np.ndarray:
+    """Passage vectors of `texts` in batches, with a tqdm bar on stderr when `progress`;
+    `each(done)` is called before every batch (and may raise to stop)."""
     from tqdm import tqdm
 
     parts = []
     with tqdm(total=len(texts), desc=label, unit="doc", disable=not progress) as bar:
         for i in range(0, len(texts), batch):
+            if each is not None:
+                each(i)
             parts.append(embedder.embed(texts[i : i + batch]))
             bar.update(len(texts[i : i + batch]))
     return np.vstack(parts)

@@ -21,9 +21,11 @@ from ..eval.retrieval import QueryVectors
 from ..pipeline import search
 from ..rerank import mix_order
 from ..retrievers import retrievers_for
+from .progress import Tracker
 from .triples import Example
 
 RERANK_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+FEW_HELDOUT = 10  # below this, the verdict warns that only a large gain can show
 
 
 def heldout_qrels(heldout: list[Example]) -> dict[str, dict[str, int]]:
@@ -43,14 +45,17 @@ def _means(rows: list[tuple[float, float, float]]) -> dict:
     return {name: round(sum(r[i] for r in rows) / n, 4) for i, name in enumerate(("ndcg@10", "recall@10", "mrr@10"))}
 
 
-def search_heldout(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings) -> dict:
+def search_heldout(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, tracker: Tracker | None = None) -> dict:
     """Dense and hybrid search of every held-out question: mean nDCG@10, Recall@10 and
     MRR@10 per mode, and the per-question hybrid nDCG@10 that `clearly_better` compares."""
     if not qrels:
         return {}
+    tracker = tracker or Tracker()
+    tracker.update(0.0, f"searching {len(qrels)} held-out questions")
     retrievers = retrievers_for(index, QueryVectors(embedder, list(qrels)), settings)
     out: dict = {}
-    for mode in ("dense", "hybrid"):
+    for i, mode in enumerate(("dense", "hybrid")):
+        tracker.update(0.5 * i, f"searching {len(qrels)} held-out questions ({mode})")
         rows = [_scores([h.chunk.chunk_id for h in search(retrievers, q, 10, mode, settings)[0]], rel) for q, rel in qrels.items()]
         out[mode] = _means(rows)
         out[f"{mode}_per_question"] = [r[0] for r in rows]
@@ -63,15 +68,17 @@ def clearly_better(new: list[float], old: list[float]) -> dict:
     return {"gain": round(gain, 4), "standard_error": round(se, 4), "adopt": bool(new) and gain > 0 and gain > se}
 
 
-def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, reranker) -> dict:
+def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, reranker, tracker: Tracker | None = None) -> dict:
     """Score each held-out question's fused top `rerank_depth` once, then find the mix
     weight with the best nDCG@10 and compare it with hybrid search alone."""
     if not qrels:
         return {}
+    tracker = tracker or Tracker()
     retrievers = retrievers_for(index, QueryVectors(embedder, list(qrels)), settings)
     rows: dict[float, list] = {w: [] for w in (0.0, *RERANK_WEIGHTS)}  # 0.0: hybrid alone
     t = time.perf_counter()
-    for query, relevant in qrels.items():
+    for n, (query, relevant) in enumerate(qrels.items()):
+        tracker.update(n / len(qrels), f"checking the trained reranker, held-out question {n + 1} of {len(qrels)}")
         hits = search(retrievers, query, 100, "hybrid", settings)[0]
         head, tail = hits[: settings.rerank_depth], [h.chunk.chunk_id for h in hits[settings.rerank_depth :]]
         scores = reranker.score(query, [h.chunk.indexed_text for h in head])
@@ -86,3 +93,40 @@ def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: E
         "ndcg@10_by_weight": {w: _means(rows[w])["ndcg@10"] for w in RERANK_WEIGHTS},
         "versus_hybrid": clearly_better([r[0] for r in rows[best]], [r[0] for r in rows[0.0]]),
     }
+
+
+def verdict(report: dict) -> str:
+    """The held-out check's verdict on a `rag tune` report (rag.tune.stages.run), in words
+    for the person who asked for the tuning."""
+    encoder, calibration = report.get("encoder_versus_untuned") or {}, report.get("rerank_calibration") or {}
+    if not encoder or not calibration:
+        return "Nothing was adopted: no questions were held out to check the tuned models on, and a model is never switched on unchecked. The collection is unchanged."
+    n = report["examples"]["heldout"]
+    before, after = report["heldout_before"]["hybrid"]["ndcg@10"], report["heldout_after"]["hybrid"]["ndcg@10"]
+    lines = [f"The tuned encoder was {_adopted(encoder)}: on {n} held-out questions, hybrid search scored nDCG@10 {before:.3f} → {after:.3f} ({_reason(encoder)})."]
+    hybrid, reranked = calibration["hybrid"]["ndcg@10"], calibration["rerank"]["ndcg@10"]
+    searched = "the tuned encoder's hybrid search" if report["adopt_embedder"] else "hybrid search"
+    lines.append(f"The trained reranker was {_adopted(calibration['versus_hybrid'])}: mixed in at weight {calibration['weight']}, it moved {searched} from nDCG@10 {hybrid:.3f} to {reranked:.3f} ({_reason(calibration['versus_hybrid'])}).")
+    if n < FEW_HELDOUT:
+        lines.append(f"Only {n} questions were held out, too few to tell a small gain from noise.")
+    if report["adopt_embedder"] or report["adopt_reranker"]:
+        lines.append("Searches use what was adopted from now on.")
+    else:
+        lines.append("The collection is unchanged: searches work as before.")
+    return " ".join(lines)
+
+
+def _adopted(check: dict) -> str:
+    return "adopted" if check["adopt"] else "not adopted"
+
+
+def _reason(check: dict) -> str:
+    """Why `clearly_better` decided as it did, e.g. "+0.041, more than its standard error of 0.012"."""
+    gain, se = check["gain"], check["standard_error"]
+    if check["adopt"]:
+        return f"{gain:+.3f}, more than its standard error of {se:.3f}"
+    if gain < 0:
+        return f"{gain:+.3f}: worse"
+    if gain == 0:
+        return "no change"
+    return f"{gain:+.3f}, within its standard error of {se:.3f}, so it may be noise"

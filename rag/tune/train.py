@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ingest.models import bf16_ok, pick_device
 
+from .progress import Tracker
 from .triples import Example
 
 log = logging.getLogger(__name__)
@@ -72,27 +73,36 @@ def batches(examples: list[Example], size: int, epochs: float, seed: int) -> lis
 
 
 def fingerprint(kind: str, base: str, examples: list[Example], config: TrainConfig) -> str:
-    h = hashlib.sha256(json.dumps([kind, base, asdict(config)], sort_keys=True).encode())
+    """What a checkpoint must match to be resumed. The time budget is left out: it only
+    shortens the schedule, the checkpoint keeps the schedule it chose, and a rerun's
+    budget (the time left of the run's own) is never the same twice."""
+    settings = {k: v for k, v in asdict(config).items() if k != "time_budget_s"}
+    h = hashlib.sha256(json.dumps([kind, base, settings], sort_keys=True).encode())
     for e in examples:
         h.update(json.dumps(asdict(e), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
-def train(kind: str, base: str, examples: list[Example], texts: dict[str, str], out: str | Path, config: TrainConfig, *, device: str | None = None, progress: bool = True) -> dict:
+def train(kind: str, base: str, examples: list[Example], texts: dict[str, str], out: str | Path, config: TrainConfig, *, device: str | None = None, progress: bool = True, tracker: Tracker | None = None) -> dict:
     """Train a "biencoder" or "cross-encoder" from `base` and save it to `out`/model.
 
     Args:
         texts: chunk id -> passage text, for positives and negatives.
         out: a working folder; an interrupted run with the same data and settings
             resumes from `out`/checkpoint.
+        tracker: told the step before each one (and polled for a cancel mid-step).
 
     Returns:
         A report: steps done and planned, seconds, mean loss of the first and last
         tenth of the steps, whether the time budget cut the run short.
+
+    Raises:
+        TuneCancelled: the tracker was cancelled; nothing is saved but the last checkpoint.
     """
     import torch
     from tqdm import tqdm
 
+    tracker = tracker or Tracker()
     if kind not in ("biencoder", "cross-encoder"):
         raise ValueError(f"kind must be biencoder or cross-encoder; got {kind!r}")
     if kind == "cross-encoder":  # a question without negatives has nothing to be ranked against
@@ -131,9 +141,12 @@ def train(kind: str, base: str, examples: list[Example], texts: dict[str, str], 
     bar = tqdm(total=total["steps"], initial=start, desc=f"training {kind}", unit="step", disable=not progress)
     step = start
     use_bf16 = bf16_ok(device)
+    name = "encoder" if kind == "biencoder" else "reranker"
     while step < total["steps"]:
+        tracker.update(step / total["steps"], f"training the {name}, step {step + 1} of {total['steps']}")
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=use_bf16):
             loss = step_fn(model, plan[step], texts, config, device)
+        tracker.check()  # between the forward and the backward pass: a step takes seconds on a CPU
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

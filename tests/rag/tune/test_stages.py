@@ -2,7 +2,6 @@
 generation that makes the collection use what was adopted."""
 
 import json
-import re
 
 import pytest
 
@@ -11,6 +10,8 @@ from ingest.models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
 from ingest.settings import Settings
 from rag.tune.stages import TuneOptions, adopt, tune_index
 from rag.tune.train import TrainConfig
+
+from ...fakes import QuestionWriter
 
 TOPICS = [
     ("Boiler", "Descale the boiler every 90 days with citric acid. Hard water leaves scale on the heating element, which slows heating and wastes power."),
@@ -32,19 +33,6 @@ PAIRS = [
     ("Can I return opened coffee beans?", "Opened coffee beans cannot be returned"),
     ("How much power does it use on standby?", "falls to 2 watts on standby"),
 ]
-
-
-class QuestionWriter:
-    """A stand-in LLM that asks about the passage's last word (real Gemma is tested in test_llm)."""
-
-    name, chat = "fake-question-writer", False
-
-    def count_tokens(self, text):
-        return len(text.split())
-
-    def stream(self, prompt, *, max_tokens, stop):
-        passage = re.findall(r"Passage: (.*)", prompt)[-1]
-        yield f"What does the guide say about {passage.split()[-1].strip('.')}?"
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +58,12 @@ TINY = TuneOptions(
 
 
 @pytest.mark.slow
-def test_tune_an_index_end_to_end(guide_index, tmp_path):
+def test_tune_an_index_end_to_end(guide_index, tmp_path, monkeypatch):
     import shutil
 
+    from rag.tune import stages
+
+    monkeypatch.setattr(stages, "MIN_PASSAGES", 8)  # the stages on 8 passages (too few to judge anything; test_jobs has 50)
     folder = shutil.copytree(guide_index / "index", tmp_path / "index")
     before = store.read_manifest(folder)
     settings = Settings.from_env({}, cache=str(tmp_path))

@@ -110,3 +110,14 @@ def test_unknown_kind_and_empty_data_are_refused(tmp_path):
         train("poly-encoder", "x", EXAMPLES, TEXTS, tmp_path, TrainConfig(), progress=False)
     with pytest.raises(ValueError, match="no training examples"):
         train("biencoder", "x", [], TEXTS, tmp_path, TrainConfig(), progress=False)
+
+
+def test_a_checkpoint_resumes_whatever_time_is_left():
+    """A rerun's budget is the time left of its own run, never the same twice; the
+    checkpoint keeps the schedule it chose, so the budget is not part of what must match."""
+    from rag.tune.train import fingerprint
+
+    config = TrainConfig(time_budget_s=612.3)
+    assert fingerprint("biencoder", "m", EXAMPLES, config) == fingerprint("biencoder", "m", EXAMPLES, TrainConfig(time_budget_s=598.7))
+    assert fingerprint("biencoder", "m", EXAMPLES, config) != fingerprint("biencoder", "m", EXAMPLES, TrainConfig(time_budget_s=612.3, lr=1e-4))
+    assert fingerprint("biencoder", "m", EXAMPLES, config) != fingerprint("biencoder", "m", EXAMPLES[:4], config)
