@@ -71,6 +71,8 @@ CSS = """
 .sources p { margin: 0; }
 .sources mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .sources .empty { color: var(--body-text-color-subdued); }
+.tune progress { width: 100%; accent-color: var(--color-accent); }
+.tune { font-size: .9em; }
 #waiting p { color: var(--body-text-color-subdued); font-size: .9em; margin: 0; }
 .tight { align-items: flex-end; }
 """
@@ -128,6 +130,7 @@ class Handlers:
         self.uploads = Path(uploads) if uploads else self.root.parent / ".gradio-uploads"
         self.demo: gr.Blocks | None = None  # set by build_app: Gradio's record of uploads and running events
         self.stored: set[str] = set()  # the paths Gradio's upload route wrote (demo.upload_file_set)
+        self.tunes: dict[str, object] = {}  # collection folder -> its latest rag.tune.TuneJob
 
     # -- whose collection
 
@@ -354,6 +357,53 @@ class Handlers:
             return [] if self.library is not None else tab.chat
         return self.library.chat(tab.session.key)
 
+    # -- tuning (local library only)
+
+    def start_tune(self, minutes: float, tab: Tab, request: gr.Request = None):
+        """Tune the open collection in the background for `minutes`; searches go on
+        against the current generation until the tuned one is complete."""
+        from rag.tune import TuneJob, TuneOptions
+
+        tab = tab or Tab()
+        with user_errors():
+            session = self.open_session(tab, request)
+            if self.library is None or not session.live:
+                raise ValueError("open a collection with documents in it first")
+            job = TuneJob(session.folder, self.settings, TuneOptions(time_budget_s=60 * float(minutes)), generator=self.models.generator).start()
+        self.tunes[str(session.folder)] = job
+        # busy while it runs: the collection cannot be deleted under the job
+        threading.Thread(target=self._hold, args=(session, job), name=f"tune-{session.key}", daemon=True).start()
+        return self.tune_status(tab)
+
+    def _hold(self, session: Session, job) -> None:
+        with self.using(session):
+            job.wait()
+
+    def cancel_tune(self, tab: Tab):
+        job = self._tune_job(tab)
+        if job is not None:
+            job.cancel()
+        return self.tune_status(tab)
+
+    def _tune_job(self, tab: Tab | None):
+        session = tab.session if tab is not None else None
+        return self.tunes.get(str(session.folder)) if session is not None else None
+
+    def tune_status(self, tab: Tab):
+        """The tune panel: a progress bar while a job runs, its verdict after; the
+        timer that polls it runs only while a job does."""
+        job = self._tune_job(tab)
+        running = job is not None and job.state == "running"
+        if job is None:
+            text = "Trains the search models on this collection's own passages (50 or more). Questions keep working meanwhile."
+        elif running:
+            text = f'<progress value="{job.fraction:.3f}" max="1"></progress> {job.fraction:.0%} · {html.escape(job.message)}'
+        elif job.state == "done":
+            text = html.escape(job.verdict)
+        else:
+            text = f"Tuning {job.state}: {html.escape(job.error)}. The collection is unchanged."
+        return gr.HTML(f'<div class="tune">{text}</div>'), gr.Timer(active=running), gr.Button(visible=not running), gr.Button(visible=running)
+
     # -- asking
 
     def submit(self, question: str, tab: Tab, request: gr.Request = None):
@@ -524,6 +574,13 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
             with gr.Accordion("Settings", open=False):
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
                 top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages per answer (top-k)")
+            with gr.Accordion("Tune this collection", open=False, visible=not public):
+                minutes = gr.Radio([5, 15, 30], value=15, label="Minutes to spend")
+                tune_info = gr.HTML("")
+                with gr.Row():
+                    tune_btn = gr.Button("Start tuning", size="sm")
+                    cancel_tune_btn = gr.Button("Cancel tuning", size="sm", variant="stop", visible=False)
+                tune_timer = gr.Timer(1.0, active=False)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 chat = gr.Chatbot(label="Chat", height=520, placeholder="Upload documents or try the sample, then ask a question.", feedback_options=None, buttons=["copy", "copy_all"])
@@ -565,6 +622,14 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         stop_btn.click(h.stop, [tab], [chat, waiting, ask_btn, stop_btn], concurrency_limit=None, api_name="stop", **hidden)
         clear_chat_btn.click(h.clear_chat, [tab], reset_out, api_name="clear_chat", **hidden)
         demo.load(h.open_tab, [tab], [tab, *docs_out, chat], api_name="documents", **hidden)
+        if not public:
+            tune_out = [tune_info, tune_timer, tune_btn, cancel_tune_btn]
+            tune_btn.click(h.start_tune, [minutes, tab], tune_out, api_name="tune", **hidden)
+            cancel_tune_btn.click(h.cancel_tune, [tab], tune_out, api_name="cancel_tune", **hidden)
+            tune_timer.tick(h.tune_status, [tab], tune_out, api_visibility="private", **hidden).then(
+                lambda t: h.mode_choice(t.session if t else None), [tab], mode, api_visibility="private", **hidden)
+            for event in (demo.load, collection.input):
+                event(h.tune_status, [tab], tune_out, api_visibility="private", **hidden)
         demo.unload(h.end_session)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo

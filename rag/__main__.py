@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = collection_settings(Settings.from_env(embedder=args.embedder, reranker=args.reranker, mode=args.mode, llm=getattr(args, "llm", None)), args.index)
         go_offline_if_unreachable()
+        if settings.log:
+            from .pipeline import log_timings_to
+
+            log_timings_to(settings.log)
 
         collection = Collection(args.index, Models(settings))
         if args.command == "search":

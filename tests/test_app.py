@@ -359,3 +359,28 @@ def test_stop_ends_the_streaming_answer_and_empties_the_queue(handlers, docs):
     final = list(stream)[-1]
     assert final[1][-1]["content"] == streamed and len(final[1]) == 2, "nothing more streams and the queue is gone"
     assert not tab.answering
+
+
+# ---------------------------------------------------------------- tuning from the app
+
+
+def test_tuning_a_tiny_collection_is_refused_in_words(local, docs):
+    tab, *_ = upload(local, [str(docs["pdf"])])
+    with pytest.raises(gr.Error, match="too few to tune"):
+        local.start_tune(5, tab)
+    info, timer, start, cancel = local.tune_status(tab)
+    assert "50 or more" in info.value and not timer.active and start.visible and not cancel.visible
+
+
+def test_the_tune_panel_shows_progress_then_the_verdict(local, docs):
+    tab, *_ = upload(local, [str(docs["pdf"])])
+    job = SimpleNamespace(state="running", fraction=0.42, message="training the encoder, step 40 of 120", verdict="", error="")
+    local.tunes[str(tab.session.folder)] = job
+    info, timer, start, cancel = local.tune_status(tab)
+    assert '<progress value="0.420" max="1"></progress> 42% · training the encoder, step 40 of 120' in info.value
+    assert timer.active and cancel.visible and not start.visible
+    job.state, job.verdict = "done", "The tuned encoder was adopted: <b>"
+    info, timer, start, cancel = local.tune_status(tab)
+    assert "The tuned encoder was adopted: &lt;b&gt;" in info.value and not timer.active and start.visible
+    job.state, job.error = "cancelled", "cancelled by the user"
+    assert "Tuning cancelled: cancelled by the user. The collection is unchanged." in local.tune_status(tab)[0].value

@@ -46,19 +46,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(models: Models):
-    """Start the app on a free port; returns (demo, url). Gradio's own start-up check
-    (a HEAD request with a 3 s timeout) can miss on a loaded 2-core machine: retried."""
-    demo = app.build_app(models)
-    for attempt in range(3):
-        port = free_port()
+def _patient_url_ok(url: str, wait_s: float = 60) -> bool:
+    """Gradio's start-up check, with patience: its own gives up after one 3 s HEAD, and
+    the first page render can take longer on a busy 2-core machine."""
+    import httpx
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
         try:
-            demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
-            return demo, f"http://127.0.0.1:{port}/"
-        except ValueError as e:  # "When localhost is not accessible, a shareable link must be created"
-            if attempt == 2 or "localhost" not in str(e):
-                raise
-            demo.close()
+            if httpx.head(url, timeout=30).status_code < 400:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def serve(models: Models):
+    """Start the app on a free port; returns (demo, url)."""
+    from gradio import networking
+
+    networking.url_ok = _patient_url_ok
+    demo = app.build_app(models)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
+    return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
