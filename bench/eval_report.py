@@ -216,12 +216,13 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
     ]
 
 
-def kept_tuning_section(path: Path) -> str:
-    """bench/tune_report.py's section of the old report, carried over unchanged."""
-    from tune_report import BEGIN, END
+def kept_sections(path: Path) -> str:
+    """The sections bench/tune_report.py and bench/multiturn.py write, carried over unchanged."""
+    import multiturn
+    import tune_report
 
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    return "\n" + old[old.index(BEGIN) : old.index(END) + len(END)] if BEGIN in old and END in old else ""
+    return "".join("\n" + old[old.index(b) : old.index(e) + len(e)] for b, e in ((tune_report.BEGIN, tune_report.END), (multiturn.BEGIN, multiturn.END)) if b in old and e in old)
 
 
 def main() -> int:
@@ -260,7 +261,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + kept_tuning_section(Path(args.out))
+    text = "\n".join(head + lines) + kept_sections(Path(args.out))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

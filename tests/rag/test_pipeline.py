@@ -68,19 +68,12 @@ def test_collection_sees_a_new_generation_without_restarting(hash_index_copy, ha
 
 
 def test_follow_up_is_rewritten_before_retrieval(collection):
-    class RewritesThenAnswers(ScriptedGenerator):
-        def stream(self, prompt, **kw):
-            if "Standalone question:" in prompt:
-                self.script = [("how long", "How long does the Kestrel 3 warranty last?")]
-            else:
-                self.script = [("how long", "The warranty lasts 4 years [1].")]
-            return super().stream(prompt, **kw)
-
-    collection.models._generator = RewritesThenAnswers()
+    collection.models._generator = ScriptedGenerator([("how long", "The warranty lasts 4 years [1].")])
     history = [{"role": "user", "content": "Tell me about the Kestrel 3 warranty."}, {"role": "assistant", "content": "It covers the pump [1]."}]
     answer = answer_once(collection, "and how long does it last?", history)
-    assert answer.query == "How long does the Kestrel 3 warranty last?"
+    assert answer.query == "And how long does the Kestrel 3 warranty last?"
     assert answer.citations and answer.citations[0].source == "kestrel-guide.md"
+    assert len(collection.models._generator.prompts) == 1, "the rewrite asks no model; only the answer does"
 
 
 def test_unknown_mode_is_refused(collection):
