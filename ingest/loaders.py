@@ -133,7 +133,8 @@ def clean_text(text: str) -> str:
     pages = [_CONTROL.sub(" ", part) for part in text.split("\f")]
     text = "\f".join(pages)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
-    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    # strip spaces only: str.strip() would also take a form feed alone on its line (RFCs)
+    text = "\n".join(_SPACES.sub(" ", line).strip(" ") for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text)
 
 

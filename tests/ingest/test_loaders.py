@@ -1,7 +1,7 @@
 import pytest
 
 from ingest.errors import LoadError
-from ingest.loaders import MAX_HEADING_CHARS, clean_text, heading, load, split_markdown
+from ingest.loaders import MAX_HEADING_CHARS, clean_text, decode_text, heading, load, split_form_feeds, split_markdown
 
 from ..pdfgen import write_pdf
 
@@ -23,6 +23,12 @@ def test_markdown_sections_carry_heading_path(docs):
 def test_markdown_heading_levels_pop_correctly():
     pages = split_markdown("# A\na\n## B\nb\n### C\nc\n## D\nd\n# E\ne", "x.md")
     assert [(p.section, p.text) for p in pages if p.text] == [("A", "a"), ("A > B", "b"), ("A > B > C", "c"), ("A > D", "d"), ("E", "e")]
+
+
+def test_a_form_feed_on_its_own_line_starts_a_page():
+    """As in RFC 2616: each page ends with a line holding only a form feed."""
+    text = decode_text(b"Page one text.\n\n\f\nPage two text.\n\f\nPage three.", "rfc.txt")
+    assert [p.text for p in split_form_feeds(text, "rfc.txt")] == ["Page one text.", "Page two text.", "Page three."]
 
 
 def test_text_form_feeds_are_pages(tmp_path):
