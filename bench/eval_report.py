@@ -29,6 +29,7 @@ from rag.eval.retrieval import corpus_index, evaluate  # noqa: E402
 from rag.pipeline import Models  # noqa: E402
 
 import data_folder  # noqa: E402  (bench/, beside this script)
+import sections  # noqa: E402
 
 DATASETS = ["scifact", "cranfield", "squad-a"]
 PUBLISHED = {  # nDCG@10 from ../shared/data/README.md
@@ -216,15 +217,6 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
     ]
 
 
-def kept_sections(path: Path) -> str:
-    """The sections bench/tune_report.py and bench/multiturn.py write, carried over unchanged."""
-    import multiturn
-    import tune_report
-
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    return "".join("\n" + old[old.index(b) : old.index(e) + len(e)] for b, e in ((tune_report.BEGIN, tune_report.END), (multiturn.BEGIN, multiturn.END)) if b in old and e in old)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
@@ -261,7 +253,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + kept_sections(Path(args.out))
+    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/tune_report.py", "bench/multiturn.py"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -42,9 +42,9 @@ from rag.pipeline import Collection, Models  # noqa: E402
 from rag.rewrite import needs_context, rewrite  # noqa: E402
 
 import data_folder  # noqa: E402  (bench/, beside this script)
+import sections  # noqa: E402
 
 CASES = ROOT / "rag" / "eval" / "multiturn.jsonl"
-BEGIN, END = "<!-- bench/multiturn.py: begin -->", "<!-- bench/multiturn.py: end -->"
 FIRST_RUN = (  # recorded by hand: the one run of the held-out cases before the rules were changed for them
     "on their first run (2026-12-01) the rules found the right page for 9 of 10 (raw 6) with 5 of 10 rewrites as intended "
     "and changed none of the 5 held-out standalone questions; the rules were then corrected on them, so they are no longer unseen."
@@ -187,16 +187,6 @@ def report(results: dict, cases: list[dict], k: int, mode: str, models: Models, 
     return lines
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = "\n".join([BEGIN, *body, END])
-    if BEGIN in old and END in old:
-        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END) :]
-    else:
-        text = old.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
@@ -226,7 +216,7 @@ def main() -> int:
     results = measure(collection, cases, rewriters, settings.top_k, settings.mode)
     lines = report(results, cases, settings.top_k, settings.mode, models, index_s)
     print("\n".join(lines))
-    write_section(Path(args.out), lines)
+    sections.write(Path(args.out), "bench/multiturn.py", lines)
     return 0
 
 

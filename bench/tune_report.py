@@ -33,8 +33,8 @@ from rag.rerank import CrossEncoderReranker  # noqa: E402
 from rag.tune import TuneOptions, tune_dataset  # noqa: E402
 
 import data_folder  # noqa: E402  (bench/, beside this script)
+import sections  # noqa: E402
 
-BEGIN, END = "<!-- bench/tune_report.py: begin -->", "<!-- bench/tune_report.py: end -->"
 RUNS = {  # name: (label, dataset, train split or None for synthetic questions only, LLM questions, test queries)
     "scifact": ("SciFact: its train qrels + inverse-cloze questions", "scifact", "train", 0, None),
     "cranfield": ("Cranfield: synthetic questions only (LLM + inverse cloze)", "cranfield", None, 200, None),
@@ -123,16 +123,6 @@ def _verdict(adopted: bool, check: dict | None) -> str:
     return ("adopted" if adopted else "not adopted") + detail
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = "\n".join([BEGIN, *body, END])
-    if BEGIN in old and END in old:
-        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END) :]
-    else:
-        text = old.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
@@ -157,7 +147,7 @@ def main() -> int:
     for i, name in enumerate(args.runs, start=1):
         body += one_run(data, name, settings, args.minutes, args.reuse)
         done = "" if i < len(args.runs) else " (complete)"
-        write_section(Path(args.out), body + [f"_{i} of {len(args.runs)} runs, {time.perf_counter() - t0:.0f} s{done}._", ""])
+        sections.write(Path(args.out), "bench/tune_report.py", body + [f"_{i} of {len(args.runs)} runs, {time.perf_counter() - t0:.0f} s{done}._", ""])
     print("\n".join(body))
     return 0
 
