@@ -41,7 +41,7 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # no options; --help describes the run
     work = Path(tempfile.mkdtemp(prefix="sourced-hostile-"))
     port = free_port()
-    env = dict(os.environ, SOURCED_PRIVATE_DIR=str(work / "private"), GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1")
+    env = dict(os.environ, SOURCED_PUBLIC="1", SOURCED_PRIVATE_DIR=str(work / "private"), GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1")
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str, str]] = []
@@ -87,7 +87,7 @@ def main() -> None:
             doc.write_text(f"Visitor {i} notes. {SECRET} The harbour crane number is C-{i:03d}.")
             v = Api(base)
             v.call("upload", [file_data(v.upload(doc))])
-            kind, out = v.call("ask", "What is the harbour crane number?", [], "hybrid", 3)
+            kind, out = v.call("ask", "What is the harbour crane number?", "hybrid", 3)
             text = str(out)
             return kind == "complete" and f"C-{i:03d}" in text and not any(f"C-{j:03d}" in text for j in range(10) if j != i)
 
