@@ -208,7 +208,7 @@ def main() -> int:
         ap.error(parser_error)
     index_s = time.perf_counter() - t
     collection = Collection(folder, models)
-    rewriters = {"raw": lambda q, h: q, "rules": lambda q, h: rewrite(q, h, None)}
+    rewriters = {"raw": lambda q, h: q, "rules": rewrite}
     if not args.no_llm:
         generator = models.generator
         rewriters["old"] = lambda q, h: old_rewrite(q, h, generator)

@@ -242,8 +242,17 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     ("status", str) progress in words; ("token", str) answer text as generated;
     ("draft", str) after each token: the answer so far, with links and images the
     sources do not hold removed (what a browser may render while the answer streams);
-    ("answer", Answer) last, with verified citations, timings and models.
+    ("answer", Answer) last, with verified citations, timings and models; its timing
+    line goes to the "sourced.timings" log (SOURCED_LOG).
     """
+    s = collection.models.settings
+    for kind, value in _answer(collection, question, history, mode, top_k):
+        if kind == "answer":
+            timings_log.info(timing_line(value, mode or s.mode, top_k or s.top_k))
+        yield kind, value
+
+
+def _answer(collection: Collection, question: str, history: list[dict] | None, mode: str | None, top_k: int | None) -> Iterator[tuple[str, object]]:
     s = collection.models.settings
     question = question.strip()
     if not question:
@@ -255,16 +264,14 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     cached = collection.cached_answer(key)
     if cached is not None:
         answer = replace(cached, timings_ms={"cache_ms": _ms(t_total), "total_ms": _ms(t_total)}, notes=[*cached.notes, "answered from the cache: the same question on the unchanged collection"])
-        timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
         yield "draft", answer.text
         yield "answer", answer
         return
     timings: dict[str, float] = {}
     models = collection.models
-    generator = models.generator
 
     t = time.perf_counter()
-    query = rewrite(question, history or [], generator) if history else question
+    query = rewrite(question, history or []) if history else question
     timings["rewrite_ms"] = _ms(t)
     if query != question:
         yield "status", f"searching for: {query}"
@@ -280,12 +287,12 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
         timings["total_ms"] = _ms(t_total)
         answer.timings_ms = timings
         collection.remember_answer(key, answer)
-        timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
         yield "token", answer.text
         yield "draft", answer.text
         yield "answer", answer
         return
 
+    generator = models.generator  # loaded only for a question the documents can answer
     prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens, s.source_tokens)
     t = time.perf_counter()
     pieces: list[str] = []
@@ -311,7 +318,6 @@ def ask(collection: Collection, question: str, history: list[dict] | None = None
     answer.timings_ms = timings
     if timings["generate_ms"] < 1000 * s.deadline_s:  # an answer cut short by the deadline is not kept
         collection.remember_answer(key, answer)
-    timings_log.info(timing_line(answer, mode or s.mode, top_k or s.top_k))
     yield "answer", answer
 
 

@@ -23,7 +23,6 @@ import re
 
 from ingest.lexical import tokenize
 
-from .generate import Generator
 from .phrases import AUX, CONNECTORS, DETERMINERS, DO_AUX, PREPOSITIONS, WH, Phrase, is_content, is_entity, is_plural, phrases, shape, words
 
 OPENERS = (("what", "about"), ("how", "about"), ("what", "of"), ("the", "same", "for"), ("same", "for"))
@@ -94,10 +93,9 @@ def needs_context(question: str) -> bool:
     return bool(tokens) and (_opener(tokens) is not None or any(_refers(tokens, i) for i in range(len(tokens))) or _fragment(tokens))
 
 
-def rewrite(question: str, history: list[dict], generator: Generator | None = None) -> str:
+def rewrite(question: str, history: list[dict]) -> str:
     """A standalone version of `question` for retrieval: the question itself when it
-    stands alone, no earlier user question exists, or no rule applies. `generator` is
-    accepted for callers that pass one and not used (see the module docstring)."""
+    stands alone, no earlier user question exists, or no rule applies."""
     return _rewrite(question, history, HISTORY_TURNS)
 
 
