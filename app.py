@@ -78,12 +78,15 @@ CSS = """
 """
 
 
+USER_ERRORS = (IngestError, ModelUnavailableError, ValueError)  # domain errors, shown to the user in words
+
+
 @contextlib.contextmanager
 def user_errors():
     """The one place where domain errors become messages for the user."""
     try:
         yield
-    except (IngestError, ModelUnavailableError, ValueError) as e:
+    except USER_ERRORS as e:
         log.info("shown to the user: %s", e)
         raise gr.Error(html.escape(str(e)), title="Sourced", print_exception=False) from e
 
@@ -353,9 +356,10 @@ class Handlers:
         return tab, f"Renamed the collection to {html.escape(self.library.name(session.key))}.", *self.documents(tab), ""
 
     def _saved_chat(self, tab: Tab) -> list[dict]:
-        if self.library is None or tab.session is None or not tab.session.live:
-            return [] if self.library is not None else tab.chat
-        return self.library.chat(tab.session.key)
+        """Local: the open collection's saved conversation; public: the tab's own."""
+        if self.library is None:
+            return tab.chat
+        return self.library.chat(tab.session.key) if tab.session is not None and tab.session.live else []
 
     # -- tuning (local library only)
 
@@ -410,23 +414,25 @@ class Handlers:
         """Enter or Ask: the question joins the tab's queue at once (the box is free for
         the next one); `answer` works through the queue."""
         tab = tab or Tab()
-        if not (question or "").strip():
-            gr.Warning("Type a question about your documents first.")
-            return tab, question, self._waiting(tab)
-        with tab.lock:
-            tab.pending.append(question)
-        return tab, "", self._waiting(tab)
+        queued = self._enqueue(question, tab)
+        return tab, "" if queued else question, self._waiting(tab)
 
     def respond(self, question: str, tab: Tab, mode: str, top_k: int, request: gr.Request = None):
         """Ask and answer in one call (the `/ask` API): `submit`, then `answer`."""
         tab = tab or Tab()
-        if not (question or "").strip():
-            gr.Warning("Type a question about your documents first.")
+        if not self._enqueue(question, tab):
             yield tab, tab.chat, gr.skip(), gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
             return
+        yield from self.answer(tab, mode, top_k, request)
+
+    def _enqueue(self, question: str, tab: Tab) -> bool:
+        """Put `question` in the tab's queue; an empty one is refused with a warning."""
+        if not (question or "").strip():
+            gr.Warning("Type a question about your documents first.")
+            return False
         with tab.lock:
             tab.pending.append(question)
-        yield from self.answer(tab, mode, top_k, request)
+        return True
 
     def answer(self, tab: Tab, mode: str, top_k: int, request: gr.Request = None):
         """Answer the tab's queued questions in order, streaming each into the chat; the
@@ -478,7 +484,7 @@ class Handlers:
                     else:
                         continue
                     yield skip
-        except (IngestError, ModelUnavailableError, ValueError) as e:  # shown in the chat, and the queue goes on
+        except USER_ERRORS as e:  # shown in the chat, and the queue goes on
             log.info("shown to the user: %s", e)
             reply["content"] = f"**Could not answer:** {chat_markdown(str(e))}"
             self._keep_chat(tab)

@@ -121,9 +121,7 @@ class Library:
         Raises:
             ValueError: there is no such collection (deleted in another tab, say).
         """
-        folder = self.root / key
-        if Path(key).name != key or key.startswith(".") or not folder.is_dir():
-            raise ValueError("that collection no longer exists; choose another one")
+        folder = self._folder(key)
         with self._lock:
             session = self._open.get(key)
             if session is None or not session.live:
@@ -150,8 +148,7 @@ class Library:
         """
         name = clean_collection_name(name)
         with self._lock:
-            if not (self.root / key).is_dir():
-                raise ValueError("that collection no longer exists; choose another one")
+            self._folder(key)
             self._check_free(name, but=key)
             meta = _read_json(self.root / key / META)
             _write_json(self.root / key / META, {**meta, "name": name})
@@ -166,9 +163,7 @@ class Library:
             session = self._open.get(key)
             if session is not None and session.busy:
                 raise ValueError("this collection is busy (indexing or tuning); try again when that has finished")
-            folder = self.root / key
-            if Path(key).name != key or key.startswith(".") or not folder.is_dir():
-                raise ValueError("that collection no longer exists")
+            folder = self._folder(key)
             if session is not None:
                 session.ended = "deleted"
             self._open.pop(key, None)
@@ -199,6 +194,17 @@ class Library:
         if (self.root / key).is_dir():
             kept = [{"role": m["role"], "content": m["content"]} for m in messages if isinstance(m.get("content"), str)]
             _write_json(self.root / key / CHAT, {"messages": kept[-MAX_CHAT_MESSAGES:]})
+
+    def _folder(self, key: str) -> Path:
+        """Collection `key`'s folder: a plain name in the library, never a path out of it.
+
+        Raises:
+            ValueError: no such collection (deleted in another tab, say).
+        """
+        folder = self.root / key
+        if Path(key).name != key or key.startswith(".") or not folder.is_dir():
+            raise ValueError("that collection no longer exists; choose another one")
+        return folder
 
     def _check_free(self, name: str, but: str | None = None) -> None:
         taken = {e.name.casefold() for e in self.entries() if e.slug != but}
