@@ -210,7 +210,7 @@ def chunk_pages(
                 n += 1
                 cid = f"{chunk_id(doc_id, page.page, start)}-{n}"
             seen.add(cid)
-            chunks.append(Chunk(cid, doc_id, page.source, page.page, start, end, page.text[start:end], page.section))
+            chunks.append(Chunk(cid, doc_id, page.source, page.page, start, end, page.text[start:end], page.section, ocr=page.ocr))
         if limit is not None and len(chunks) > limit:
             break
     return chunks

@@ -16,7 +16,7 @@ from the child is ever unpickled.
 
 Protocol: `python -m ingest.sandbox` reads one JSON request on stdin
 ({"path", "name", "max_bytes", "max_pages", "max_chars", "memory_mb"}) and writes one
-JSON reply on stdout: {"pages": [{"page", "text", "section"}, ...]} or
+JSON reply on stdout: {"pages": [{"page", "text", "section", "ocr"}, ...]} or
 {"error": kind, "reason": str}. A file with more than `max_chars` characters of text
 is refused in the child, so the app never receives (or chunks) a 50 MB reply.
 """
@@ -112,7 +112,7 @@ def _pages_from_reply(reply: dict, name: str) -> list[Page]:
     for p in reply["pages"]:
         if not (isinstance(p, dict) and isinstance(p.get("page"), int) and isinstance(p.get("text"), str) and isinstance(p.get("section", ""), str)):
             raise LoadError(name, "the parser returned malformed output")
-        pages.append(Page(name, p["page"], p["text"], p.get("section", "")))
+        pages.append(Page(name, p["page"], p["text"], p.get("section", ""), bool(p.get("ocr", False))))
     return pages
 
 
@@ -152,7 +152,7 @@ def _child_main() -> int:
         chars, limit = sum(len(p.text) for p in pages), request.get("max_chars")
         if limit is not None and chars > limit:
             raise LoadError(request["name"], f"the file holds {chars:,} characters of text, more than the {limit:,} that fit in what is left of the collection's passage limit; split it, or raise SOURCED_MAX_CHUNKS")
-        reply = {"pages": [{"page": p.page, "text": p.text, "section": p.section} for p in pages]}
+        reply = {"pages": [{"page": p.page, "text": p.text, "section": p.section, "ocr": p.ocr} for p in pages]}
     except LoadError as e:
         reply = {"error": "load", "reason": e.reason}
     except MemoryError:

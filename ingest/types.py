@@ -10,13 +10,15 @@ class Page:
     """Text of one page (PDF), one form-feed page (text) or one section (Markdown).
 
     `page` is 1-based. `section` is the heading path that the text sits under
-    ("Leave > Parental leave"), empty when the format has none.
+    ("Leave > Parental leave"), empty when the format has none. `ocr` is true when
+    the text was recognised from an image of the page, not read from a text layer.
     """
 
     source: str
     page: int
     text: str
     section: str = ""
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Chunk:
 
     `text` is a verbatim slice `page_text[start:end]` of its page, so quotes taken
     from it are quotes from the document. `doc_id` is the content hash of the file.
+    `lang` is the detected language of the text (an ISO 639-1 code, "" when unknown)
+    and `ocr` is carried over from its page.
     """
 
     chunk_id: str
@@ -35,6 +39,8 @@ class Chunk:
     end: int
     text: str
     section: str = ""
+    lang: str = ""
+    ocr: bool = False
 
     @property
     def indexed_text(self) -> str:
@@ -51,8 +57,11 @@ class Chunk:
             "end": self.end,
             "text": self.text,
             "section": self.section,
+            "lang": self.lang,
+            "ocr": self.ocr,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Chunk":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        """Fields added after an index was written (lang, ocr) take their defaults."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
