@@ -9,9 +9,12 @@ writes is ever rendered as HTML.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from pathlib import Path
+
+from rag.pageview import quote_span, target
 
 
 def chat_markdown(text: str) -> str:
@@ -54,16 +57,20 @@ def render_sources(answer) -> str:
     blocks = [f"<h4>{title}</h4>"]
     for label, chunk, quote, source, page in items:
         anchor = f' id="source-{label.strip("[].")}"' if answer.citations else ""
+        cite = f' data-cite="{html.escape(target(chunk.chunk_id, *quote_span(chunk, quote)))}" title="Show page {page} with the quote highlighted"' if chunk else ""
         section = f" · {html.escape(chunk.section.split(' > ')[-1])}" if chunk is not None and chunk.section else ""
         head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{section}</div>'
-        blocks.append(f'<div class="source"{anchor}>{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
+        blocks.append(f'<div class="source"{anchor}{cite}>{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
     return '<div class="sources">' + "".join(blocks) + "</div>"
 
 
 def cite_links(answer) -> str:
-    """The answer with each [n] a link to its source in the panel; hovering it shows
+    """The answer with each [n] a link that opens its page with the quote highlighted
+    (`#cite-` and the citation's `rag.pageview.target`: the chunk and the quote's
+    offsets, so a link in an old message still opens its own page); hovering it shows
     the file, the page and the supporting quote."""
     by_n = {c.n: c for c in answer.citations}
+    chunks = {h.chunk.chunk_id: h.chunk for h in answer.hits}
 
     def link(m: re.Match) -> str:
         c = by_n.get(int(m.group(1)))
@@ -72,7 +79,9 @@ def cite_links(answer) -> str:
         quote = " ".join(c.quote.split())
         quote = quote if len(quote) <= 200 else quote[:197] + "…"
         title = f"{c.source}, page {c.page}: {quote}".replace('"', "'").replace("\\", "/")
-        return f'[\\[{c.n}\\]](#source-{c.n} "{title}")'
+        chunk = chunks.get(c.chunk_id)
+        href = f"#cite-{target(c.chunk_id, *quote_span(chunk, c.quote))}" if chunk else f"#source-{c.n}"
+        return f'[\\[{c.n}\\]]({href} "{title}")'
 
     return re.sub(r"\[(\d+)\]", link, chat_markdown(answer.text))
 
@@ -82,6 +91,34 @@ def _highlight(text: str, quote: str) -> str:
     if at < 0:
         return html.escape(text)
     return html.escape(text[:at]) + "<mark>" + html.escape(quote) + "</mark>" + html.escape(text[at + len(quote) :])
+
+
+PAGE_VIEW_EMPTY = "Click a citation, in the answer or among the sources, to see its page with the quote highlighted."
+
+
+def render_page_view(view=None, error: str = "") -> str:
+    """The page view: the cited page as an image with a highlight box per line of the
+    quote (each box also in `data-box`, in the image's pixels), or the page's text with
+    the quote marked; a note says why nothing is highlighted. The image is one Sourced
+    rendered itself (a data: URI); no text of the document is rendered as HTML."""
+    if view is None:
+        body = f'<p class="empty">{html.escape(error or PAGE_VIEW_EMPTY)}</p>'
+        return f'<div class="pageview" data-kind="{"error" if error else "empty"}">{body}</div>'
+    of = f" of {view.pages}" if view.pages else ""
+    head = f'<div class="head"><b>{html.escape(view.source)}</b> · page {view.page}{of}</div>'
+    note = f'<p class="note">{html.escape(view.note)}</p>' if view.note else ""
+    attrs = f'data-kind="{view.kind}" data-source="{html.escape(view.source)}" data-page="{view.page}" data-found="{view.found:.2f}"'
+    if view.kind == "pdf":
+        src = "data:image/jpeg;base64," + base64.b64encode(view.image).decode("ascii")
+        boxes = "".join(
+            f'<div class="hl" data-box="{b.x},{b.y},{b.w},{b.h}" style="left:{100 * b.x / view.width:.3f}%;top:{100 * b.y / view.height:.3f}%;'
+            f'width:{100 * b.w / view.width:.3f}%;height:{100 * b.h / view.height:.3f}%"></div>' for b in view.boxes)
+        page = (f'<div class="page" style="max-width:{view.width}px" data-width="{view.width}" data-height="{view.height}">'
+                f'<img src="{src}" width="{view.width}" height="{view.height}" alt="Page {view.page} of {html.escape(view.source)}">{boxes}</div>')
+        return f'<div class="pageview" {attrs} data-boxes="{len(view.boxes)}">{head}{note}{page}</div>'
+    a, b = view.quote_at or (0, 0)
+    text = html.escape(view.text[:a]) + "<mark>" + html.escape(view.text[a:b]) + "</mark>" + html.escape(view.text[b:])
+    return f'<div class="pageview" {attrs}>{head}{note}<pre class="pagetext">{text}</pre></div>'
 
 
 def render_passages(answer) -> list[list[str]]:
