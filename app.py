@@ -41,8 +41,9 @@ from ingest.models import ModelUnavailableError
 from ingest.pipeline import Limits, ingest, remove
 from ingest.sessions import EVICTED, Session, SessionStore, claim, claim_uploads, default_root
 from ingest.settings import MODES, Settings
+from rag.pageview import PageCache, locate
 from rag.pipeline import Collection, Models, ask, log_timings_to
-from rag.render import chat_markdown, cite_links, plural, render_details, render_passages, render_report, render_sources
+from rag.render import chat_markdown, cite_links, plural, render_details, render_page_view, render_passages, render_report, render_sources
 
 log = logging.getLogger("sourced.app")
 
@@ -71,10 +72,42 @@ CSS = """
 .sources p { margin: 0; }
 .sources mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .sources .empty { color: var(--body-text-color-subdued); }
+.sources [data-cite] { cursor: pointer; }
+.sources [data-cite]:hover { background: var(--background-fill-secondary); }
+.pageview .head { font-size: .9em; color: var(--body-text-color-subdued); margin: .25rem 0; }
+.pageview .note { font-size: .9em; color: var(--body-text-color-subdued); border-left: 3px solid #f59e0b; padding-left: .6rem; }
+.pageview .empty { color: var(--body-text-color-subdued); font-size: .9em; }
+.pageview .page { position: relative; margin: .5rem auto; box-shadow: 0 1px 4px rgba(0,0,0,.25); }
+.pageview .page img { display: block; width: 100%; height: auto; }
+.pageview .hl { position: absolute; background: rgba(250, 204, 21, .38); outline: 2px solid rgba(234, 179, 8, .9); border-radius: 2px; pointer-events: none; }
+.pageview .pagetext { white-space: pre-wrap; font-family: inherit; font-size: .95em; max-height: 640px; overflow: auto; background: var(--background-fill-secondary); padding: .8rem; }
+.pageview mark { background: #fde68a; color: inherit; }
 .tune progress { width: 100%; accent-color: var(--color-accent); }
 .tune { font-size: .9em; }
 #waiting p { color: var(--body-text-color-subdued); font-size: .9em; margin: 0; }
 .tight { align-items: flex-end; }
+"""
+
+
+# The page view's js_on_load: a click on a citation (a `#cite-` link in the chat, or a
+# source card's data-cite) anywhere on the page becomes this component's click event
+# with the citation (rag.pageview.target); after each update the highlight is scrolled to.
+PAGE_VIEW_JS = """
+window.sourcedOpenCitation = (cite) => trigger('click', {cite: cite});
+if (!window.sourcedCitationClicks) {
+    window.sourcedCitationClicks = true;
+    document.addEventListener('click', (event) => {
+        const el = event.target.closest && event.target.closest('a[href^="#cite-"], [data-cite]');
+        if (!el) return;
+        event.preventDefault();
+        event.stopPropagation();
+        window.sourcedOpenCitation(el.dataset.cite || decodeURIComponent(el.getAttribute('href').slice(6)));
+    }, true);
+}
+watch('value', () => {
+    const spot = element.querySelector('.hl, mark, .note') || element;
+    spot.scrollIntoView({block: 'center'});
+});
 """
 
 
@@ -103,6 +136,7 @@ class Tab:
         self.answering = False
         self.stop = False
         self.reply: dict | None = None  # the answer streaming now
+        self.pages = PageCache()  # the pages this tab's page view rendered
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo) -> "Tab":
@@ -490,6 +524,20 @@ class Handlers:
             self._keep_chat(tab)
             yield skip
 
+    def show_page(self, tab: Tab, event: gr.EventData, request: gr.Request = None) -> str:
+        """A citation was clicked (PAGE_VIEW_JS): its page, with the quote highlighted."""
+        tab = tab or Tab()
+        cite = (getattr(event, "_data", None) or {}).get("cite", "")
+        session = self.open_session(tab, request)
+        if not session.live:
+            return render_page_view(error="This collection has no documents now; ask again after uploading them.")
+        try:
+            index, _ = self.collection(session).snapshot()
+            return render_page_view(locate(index.chunks, cite, session.folder, tab.pages))
+        except USER_ERRORS as e:
+            log.info("page view: %s", e)
+            return render_page_view(error=f"The page cannot be shown: {e}")
+
     def stop(self, tab: Tab):
         """Stop: the streaming answer ends where it is and the queue is emptied."""
         tab = tab or Tab()
@@ -602,6 +650,7 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
                 sources = gr.HTML(render_sources(None))
                 with gr.Accordion("Answer details", open=False):
                     details = gr.Markdown("Timings and models appear here after an answer.")
+        page_view = gr.HTML(render_page_view(), elem_id="page-view", js_on_load=PAGE_VIEW_JS)
         with gr.Accordion("Ranked passages", open=False):
             passages = gr.Dataframe(headers=PASSAGE_COLUMNS, value=[], interactive=False, wrap=True, max_height=360, column_widths=PASSAGE_WIDTHS)
 
@@ -627,6 +676,7 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         api_ask.click(h.respond, [question, tab, mode, top_k], answer_out, api_name="ask", concurrency_id="answer", **hidden)
         stop_btn.click(h.stop, [tab], [chat, waiting, ask_btn, stop_btn], concurrency_limit=None, api_name="stop", **hidden)
         clear_chat_btn.click(h.clear_chat, [tab], reset_out, api_name="clear_chat", **hidden)
+        page_view.click(h.show_page, [tab], page_view, api_visibility="private", show_progress="minimal")
         demo.load(h.open_tab, [tab], [tab, *docs_out, chat], api_name="documents", **hidden)
         if not public:
             tune_out = [tune_info, tune_timer, tune_btn, cancel_tune_btn]

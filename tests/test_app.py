@@ -70,7 +70,7 @@ def request(session_hash: str):
 
 def unlink(markdown: str) -> str:
     """The answer text with its citation links turned back into plain [n] markers."""
-    return re.sub(r'\[\\\[(\d+)\\\]\]\(#source-\d+ "[^"]*"\)', r"[\1]", markdown)
+    return re.sub(r'\[\\\[(\d+)\\\]\]\(#cite-[\w.-]+ "[^"]*"\)', r"[\1]", markdown)
 
 
 def ask_all(handlers, question, tab=None, mode="hybrid", top_k=5):
@@ -261,12 +261,17 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         demo.close()
 
 
-def test_citations_in_the_answer_link_to_their_source_with_the_quote_on_hover(handlers, docs):
+def test_citations_in_the_answer_link_to_their_page_with_the_quote_on_hover(handlers, docs):
     tab, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
     final = ask_all(handlers, QUESTION, tab)[-1]
     answer_md = final[1][-1]["content"]
-    assert '[\\[1\\]](#source-1 "handbook.pdf, page 3: ' in answer_md
-    assert 'id="source-1"' in final[2]
+    link = re.search(r'\[\\\[1\\\]\]\(#cite-([\w.-]+) "handbook.pdf, page 3: ', answer_md)
+    assert link, answer_md
+    assert 'id="source-1"' in final[2] and f'data-cite="{link.group(1)}"' in final[2]
+    # the link opens its page: the PDF kept with the collection, the quote highlighted
+    view = handlers.show_page(tab, SimpleNamespace(_data={"cite": link.group(1)}))
+    assert 'data-kind="pdf"' in view and 'data-page="3"' in view and 'class="hl"' in view, view[:300]
+    assert "data:image/jpeg;base64," in view
 
 
 # ---------------------------------------------------------------- the local library

@@ -291,3 +291,59 @@ def test_real_models_answer_with_a_citation(browser, docs, tmp_path):
         page.context.close()
     finally:
         demo.close()
+
+
+def _quote_boxes_px(pdf: Path, page_no: int, phrase: str, width_px: int) -> list[tuple[float, float, float, float]]:
+    """Where `phrase`'s characters are on a page rendered `width_px` wide, found here
+    with pdfium's own search (not the app's alignment): (left, top, right, bottom) px."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        page = doc[page_no - 1]
+        scale = width_px / page.get_width()
+        textpage = page.get_textpage()
+        index, count = textpage.search(phrase).get_next()
+        boxes = []
+        for i in range(index, index + count):
+            left, bottom, right, top = textpage.get_charbox(i)
+            if right > left:
+                boxes.append((left * scale, (page.get_height() - top) * scale, right * scale, (page.get_height() - bottom) * scale))
+        return boxes
+    finally:
+        doc.close()
+
+
+def test_clicking_a_citation_shows_its_page_with_the_quote_highlighted(browser, fake_app, docs):
+    page = open_app(browser, fake_app[1])
+    upload(page, docs["pdf"])
+    ask(page, QUESTION)
+    page.locator(BOT).last.locator("a[href^='#cite-']").first.click()
+    view = page.locator("#page-view .pageview[data-kind='pdf']")
+    view.wait_for(timeout=20_000)
+    assert view.get_attribute("data-source") == "handbook.pdf" and view.get_attribute("data-page") == "3"
+    img = view.locator("img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+    width = int(view.locator(".page").get_attribute("data-width"))
+    # the page's boxes, in the image's pixels, cover the quote's own characters
+    boxes = [tuple(map(int, b.split(","))) for b in view.locator(".hl").evaluate_all("els => els.map(e => e.dataset.box)")]
+    assert boxes, "a highlight box"
+    chars = _quote_boxes_px(docs["pdf"], 3, "Every employee receives 27 days", width)
+    assert chars
+    covered = [c for c in chars if any(x <= (c[0] + c[2]) / 2 <= x + w and y <= (c[1] + c[3]) / 2 <= y + h for x, y, w, h in boxes)]
+    assert len(covered) == len(chars), (boxes, chars[:3])
+    # and on screen: the first box lies over the image where those characters are drawn
+    shown, hl = img.bounding_box(), view.locator(".hl").first.bounding_box()
+    ratio = shown["width"] / width
+    x, y, w, h = boxes[0]
+    assert abs(hl["x"] - (shown["x"] + x * ratio)) < 3 and abs(hl["y"] - (shown["y"] + y * ratio)) < 3 and hl["width"] > 20
+    (OUTPUT).mkdir(exist_ok=True)
+    view.screenshot(path=str(OUTPUT / "page-view.png"))
+    screenshot(page, "page-view-full.png")
+
+    # a card of the sources panel asks for the same page (the same view: nothing re-renders)
+    card = page.locator(".sources [data-cite]").first
+    with page.expect_request(lambda r: r.method == "POST" and "queue/join" in r.url) as sent:
+        card.click()
+    assert json.loads(sent.value.post_data)["event_data"] == {"cite": card.get_attribute("data-cite")}
+    page.context.close()
