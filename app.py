@@ -37,6 +37,7 @@ import gradio as gr
 from ingest import IngestError
 from ingest import index as index_store
 from ingest.library import Library, default_library
+from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.models import ModelUnavailableError
 from ingest.pipeline import Limits, ingest, remove
 from ingest.sessions import EVICTED, Session, SessionStore, claim, claim_uploads, default_root
@@ -109,6 +110,24 @@ watch('value', () => {
     spot.scrollIntoView({block: 'center'});
 });
 """
+
+
+def picker_types_only(upload: gr.File) -> gr.File:
+    """Let `upload.file_types` set only the browser's file picker (`accept=`, and the
+    drop filter), which refuse a wrong file before it is sent; the server leaves the
+    type to ingest, which checks each file by content and reports it. (gr.File itself
+    refuses the whole batch when one file has a wrong type, losing the per-file report.
+    An instance patch, not a subclass: a gr.File subclass makes Gradio write app.pyi.)"""
+    from gradio.utils import NamedString
+
+    check = upload._process_single_file
+    upload._process_single_file = lambda f: NamedString(f.path) if upload.type == "filepath" else check(f)
+    return upload
+
+
+def upload_label(suffixes) -> str:
+    """The upload box's label, from the types ingest reads."""
+    return "Drop files: " + " ".join(sorted(suffixes))
 
 
 USER_ERRORS = (IngestError, ModelUnavailableError, ValueError)  # domain errors, shown to the user in words
@@ -612,7 +631,7 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
                 name_box = gr.Textbox(placeholder="Name of a new collection", show_label=False, scale=3, max_length=80, container=False)
                 new_btn = gr.Button("New", size="sm", scale=1, min_width=56)
                 rename_btn = gr.Button("Rename", size="sm", scale=1, min_width=56)
-            files = gr.File(label="Drop PDF, TXT or Markdown files", file_count="multiple")
+            files = picker_types_only(gr.File(label=upload_label(SUPPORTED_SUFFIXES), file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES)))
             sample = gr.Button("Try the sample", variant="secondary", size="sm")
             report = gr.Markdown("Upload files to build your collection, or try the sample (an e-bike owner's guide).")
             documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Documents", interactive=False, max_height=240, elem_id="documents", column_widths=["50%", "23%", "27%"])

@@ -261,6 +261,27 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         demo.close()
 
 
+def test_the_upload_box_offers_the_supported_types_and_the_server_reports_each_file(models, docs, tmp_path):
+    """file_types set the browser's picker (tests/test_browser.py); a batch that reaches
+    the server with a wrong file in it is still reported file by file, not refused whole."""
+    from gradio_client import Client, handle_file
+
+    from ingest.loaders import SUPPORTED_SUFFIXES
+
+    demo = app.build_app(Models(models.settings.replace(public="1"), embedder=models.embedder, reranker=None, generator=models.generator))
+    (upload_box,) = [b for b in demo.blocks.values() if isinstance(b, gr.File)]
+    assert upload_box.file_types == sorted(SUPPORTED_SUFFIXES)
+    exe = tmp_path / "setup.exe"
+    exe.write_bytes(b"MZ" + b"\0" * 64)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(models.settings))
+    try:
+        report, *_ = Client(f"http://127.0.0.1:{port}/", verbose=False).predict([handle_file(str(exe)), handle_file(str(docs["pdf"]))], api_name="/upload")
+        assert "handbook.pdf | indexed, 3 chunks" in report and "setup.exe | skipped: unsupported file type" in report, report
+    finally:
+        demo.close()
+
+
 def test_citations_in_the_answer_link_to_their_page_with_the_quote_on_hover(handlers, docs):
     tab, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
     final = ask_all(handlers, QUESTION, tab)[-1]
