@@ -39,6 +39,7 @@ from ingest.models import DEFAULT_EMBEDDER, DEFAULT_LLM, go_offline_if_unreachab
 from ingest.settings import Settings  # noqa: E402
 
 import data_folder  # noqa: E402  (bench/, beside this script)
+import sections  # noqa: E402
 
 MANUAL = "pdfs/irs-irm-2.3.59-400p.pdf"  # under --data
 TARGETS = {"ingest_s": 120.0, "hybrid_100k_p50_ms": 50.0, "app_s": 5.0, "cached_answer_ms": 50.0}
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python bench/bench_speed.py", *(argv if argv is not None else sys.argv[1:])])
     text = f"# Speed\n\n    {command}\n\n{started}; {info}.\n\n{table}\n\n{__doc__.split(chr(10) * 2, 2)[2].strip()}\n"
     print(table)
-    Path(args.out).write_text(text, encoding="utf-8")
+    Path(args.out).write_text(text + sections.kept(Path(args.out), ["bench/pageview.py"]), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
