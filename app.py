@@ -70,6 +70,7 @@ CSS = """
 .sources .source { border-left: 3px solid var(--color-accent); padding: .4rem .8rem; margin: .6rem 0; }
 .sources .head { font-size: .9em; color: var(--body-text-color-subdued); margin-bottom: .25rem; }
 .sources .n { font-weight: 600; color: var(--color-accent); margin-right: .35rem; }
+.sources .ocr { font-size: .75em; font-weight: 600; border: 1px solid currentColor; border-radius: 3px; padding: 0 .25em; margin-left: .35rem; }
 .sources p { margin: 0; }
 .sources mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .sources .empty { color: var(--body-text-color-subdued); }
@@ -125,9 +126,9 @@ def picker_types_only(upload: gr.File) -> gr.File:
     return upload
 
 
-def upload_label(suffixes) -> str:
-    """The upload box's label, from the types ingest reads."""
-    return "Drop files: " + " ".join(sorted(suffixes))
+def accepted_types(suffixes) -> str:
+    """The file types ingest reads, in words for the upload box's hint."""
+    return "Accepted: " + " ".join(sorted(suffixes)) + "."
 
 
 USER_ERRORS = (IngestError, ModelUnavailableError, ValueError)  # domain errors, shown to the user in words
@@ -557,6 +558,13 @@ class Handlers:
             log.info("page view: %s", e)
             return render_page_view(error=f"The page cannot be shown: {e}")
 
+    def close_page(self, tab: Tab) -> str:
+        """The documents or the conversation changed: the page view empties, and the
+        pages this tab rendered are forgotten."""
+        if tab is not None:
+            tab.pages.clear()
+        return render_page_view()
+
     def stop(self, tab: Tab):
         """Stop: the streaming answer ends where it is and the queue is emptied."""
         tab = tab or Tab()
@@ -631,9 +639,9 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
                 name_box = gr.Textbox(placeholder="Name of a new collection", show_label=False, scale=3, max_length=80, container=False)
                 new_btn = gr.Button("New", size="sm", scale=1, min_width=56)
                 rename_btn = gr.Button("Rename", size="sm", scale=1, min_width=56)
-            files = picker_types_only(gr.File(label=upload_label(SUPPORTED_SUFFIXES), file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES)))
+            files = picker_types_only(gr.File(label="Drop documents", file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES)))
             sample = gr.Button("Try the sample", variant="secondary", size="sm")
-            report = gr.Markdown("Upload files to build your collection, or try the sample (an e-bike owner's guide).")
+            report = gr.Markdown(f"Upload files to build your collection, or try the sample (an e-bike owner's guide). {accepted_types(SUPPORTED_SUFFIXES)}")
             documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Documents", interactive=False, max_height=240, elem_id="documents", column_widths=["50%", "23%", "27%"])
             with gr.Row(elem_classes="tight"):
                 doc_choice = gr.Dropdown(label="Remove a document", choices=[], scale=3)
@@ -678,13 +686,13 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         hidden = {"show_progress": "hidden"}
         files.upload(h.upload_files, [files, tab], [tab, report, *docs_out, files], api_name="upload", show_progress_on=[files])
         sample.click(h.try_sample, [tab], [tab, report, *docs_out, files, question], api_name="sample", show_progress_on=[files])
-        remove_btn.click(h.remove_document, [doc_choice, tab], [tab, report, *docs_out], api_name="remove", **hidden)
+        removed = remove_btn.click(h.remove_document, [doc_choice, tab], [tab, report, *docs_out], api_name="remove", **hidden)
         clear_btn.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private", **hidden)
         cancel_btn.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", **hidden)
-        confirm_btn.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", **hidden).then(
+        cleared = confirm_btn.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private", **hidden).then(
             h.clear_collection, [tab], [tab, report, *docs_out, *reset_out], api_name="clear", **hidden)
-        collection.input(h.switch_collection, [collection, tab], [tab, *docs_out, *reset_out], api_name="open_collection", **hidden)
-        new_btn.click(h.new_collection, [name_box, tab], [tab, report, *docs_out, *reset_out, name_box], api_name="new_collection", **hidden)
+        switched = collection.input(h.switch_collection, [collection, tab], [tab, *docs_out, *reset_out], api_name="open_collection", **hidden)
+        created = new_btn.click(h.new_collection, [name_box, tab], [tab, report, *docs_out, *reset_out, name_box], api_name="new_collection", **hidden)
         rename_btn.click(h.rename_collection, [name_box, tab], [tab, report, *docs_out, name_box], api_name="rename_collection", **hidden)
 
         answer_out = [tab, chat, sources, passages, details, waiting, ask_btn, stop_btn]
@@ -694,8 +702,10 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
         api_ask = gr.Button(visible=False)
         api_ask.click(h.respond, [question, tab, mode, top_k], answer_out, api_name="ask", concurrency_id="answer", **hidden)
         stop_btn.click(h.stop, [tab], [chat, waiting, ask_btn, stop_btn], concurrency_limit=None, api_name="stop", **hidden)
-        clear_chat_btn.click(h.clear_chat, [tab], reset_out, api_name="clear_chat", **hidden)
+        chat_cleared = clear_chat_btn.click(h.clear_chat, [tab], reset_out, api_name="clear_chat", **hidden)
         page_view.click(h.show_page, [tab], page_view, api_visibility="private", show_progress="minimal")
+        for changed in (removed, cleared, switched, created, chat_cleared):  # the page shown may be gone
+            changed.then(h.close_page, [tab], page_view, api_visibility="private", **hidden)
         demo.load(h.open_tab, [tab], [tab, *docs_out, chat], api_name="documents", **hidden)
         if not public:
             tune_out = [tune_info, tune_timer, tune_btn, cancel_tune_btn]

@@ -275,6 +275,10 @@ class PageCache:
                 self._pages.popitem(last=False)
         return rendered, False
 
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
 
 # ---------------------------------------------------------------- the page view
 

@@ -293,6 +293,8 @@ def test_citations_in_the_answer_link_to_their_page_with_the_quote_on_hover(hand
     view = handlers.show_page(tab, SimpleNamespace(_data={"cite": link.group(1)}))
     assert 'data-kind="pdf"' in view and 'data-page="3"' in view and 'class="hl"' in view, view[:300]
     assert "data:image/jpeg;base64," in view
+    assert tab.pages._pages, "the rendered page is kept for the next click"
+    assert 'data-kind="empty"' in handlers.close_page(tab) and not tab.pages._pages
 
 
 # ---------------------------------------------------------------- the local library

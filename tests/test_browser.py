@@ -346,6 +346,10 @@ def test_clicking_a_citation_shows_its_page_with_the_quote_highlighted(browser, 
     with page.expect_request(lambda r: r.method == "POST" and "queue/join" in r.url) as sent:
         card.click()
     assert json.loads(sent.value.post_data)["event_data"] == {"cite": card.get_attribute("data-cite")}
+    page.wait_for_timeout(300)
+    # clearing the chat takes the page away too
+    page.get_by_role("button", name="Clear chat").click()
+    page.locator("#page-view .pageview[data-kind='empty']").wait_for(timeout=10_000)
     page.context.close()
 
 
