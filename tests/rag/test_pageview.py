@@ -175,3 +175,36 @@ def test_a_wide_pdf_page_is_rendered_readable(tmp_path):
     assert rendered.width == pytest.approx(pageview.PAGE_WIDTH_PX, abs=2) and 1 < scale <= pageview.MAX_SCALE
     with pytest.raises(ValueError, match="has 1 pages"):
         pageview.render_pdf_page(path, 2)
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 270])
+def test_boxes_sit_on_the_quote_s_ink_on_a_rotated_page_too(tmp_path, rotation):
+    import io
+
+    from PIL import Image
+    from pypdf import PdfReader, PdfWriter
+
+    from ingest.chunking import chunk_pages
+    from ingest.loaders import load
+
+    plain = write_pdf(tmp_path / "plain.pdf", ["Intro line that is not cited.\n\n\n\n\n\nThe cited sentence sits lower on the page, away from the rest."])
+    writer = PdfWriter()
+    for p in PdfReader(plain).pages:
+        writer.add_page(p.rotate(rotation) if rotation else p)
+    path = tmp_path / "rotated.pdf"
+    with open(path, "wb") as f:
+        writer.write(f)
+    (tmp_path / "c" / UPLOADS).mkdir(parents=True)
+    shutil.copyfile(path, tmp_path / "c" / UPLOADS / "abcdef0123456789.pdf")
+    chunks = chunk_pages(load(path), "abcdef0123456789")
+    view = locate(chunks, _cite(chunks, "rotated.pdf", "The cited sentence sits lower"), tmp_path / "c")
+    assert view.boxes and view.found == 1.0
+    if rotation in (90, 270):
+        assert view.height < view.width  # a portrait page turned on its side
+    image = Image.open(io.BytesIO(view.image)).convert("L")
+    for b in view.boxes:
+        assert 0 <= b.x and 0 <= b.y and b.x + b.w <= view.width and b.y + b.h <= view.height, b
+        under = image.crop((b.x, b.y, b.x + b.w, b.y + b.h))
+        assert sum(under.point(lambda v: v < 128 and 255).histogram()[255:]) > 0.05 * b.w * b.h, "ink under the box"
+    ink = image.point(lambda v: 255 if v < 100 else 0).getbbox()  # everything printed on the page
+    assert ink and any(not overlaps(b, Box(ink[0], ink[1], 4, 4)) for b in view.boxes), "the box is not just over the first line"
