@@ -12,7 +12,7 @@ from .settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description="Index files or folders (PDF, .txt, .md) into an index folder.")
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Index files or folders (PDF, Word, PowerPoint, Excel, CSV, HTML, .txt, .md) into an index folder.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     parser.add_argument("--index", required=True, metavar="DIR", help="index folder (created or updated)")
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")

@@ -1,7 +1,9 @@
-"""Turn a file into pages of text: PDF (pypdf), plain text and Markdown.
+"""Turn a file into pages of text: PDF (pypdf), plain text and Markdown here; Word and
+PowerPoint in `ingest.documents`, HTML in `ingest.webpage`, CSV and Excel in `ingest.sheets`.
 
-The type is decided by content, not only by the extension: a `.pdf` that does not
-start with the PDF signature is refused, and so is a `.txt` that is really binary.
+The type is decided by content, not only by the extension (`ingest.formats`): a `.pdf`
+that does not start with the PDF signature is refused, so is a `.txt` that is really
+binary, and so is a `.docx` that is not a Word package.
 """
 
 from __future__ import annotations
@@ -14,15 +16,13 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import formats
 from .errors import LoadError
+from .formats import SUPPORTED_NAMES, SUPPORTED_SUFFIXES, looks_like_pdf  # noqa: F401  (SUPPORTED_SUFFIXES: the app and pipeline import it from here)
 from .types import Page
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = {".txt", ".text"}
-MARKDOWN_SUFFIXES = {".md", ".markdown"}
-PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | PDF_SUFFIXES
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 # A 2,000-page PDF is a large manual; past that a file is more likely an archive or an
 # attack than a document someone will ask about, and parsing it would take minutes.
@@ -57,30 +57,40 @@ def load(
     check_size(path, name, max_bytes)
     data = path.read_bytes()
     suffix = path.suffix.lower() if name == path.name else Path(name).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        if looks_like_pdf(data):
-            suffix = ".pdf"
-        else:
-            what = f"unsupported file type '{suffix}'" if suffix else f"'{name}' has no file extension, so its type is unknown"
-            raise LoadError(name, f"{what}; use PDF, .txt or .md")
-    if suffix in PDF_SUFFIXES:
+    found = formats.sniff(data)
+    fmt = formats.for_suffix(suffix) or formats.for_kind(found)  # an unknown suffix on a known container: read it as what it is
+    if fmt is None:
+        what = f"unsupported file type '{suffix}'" if suffix else f"'{name}' has no file extension, so its type is unknown"
+        raise LoadError(name, f"{what}; use {SUPPORTED_NAMES}")
+    formats.check(data, fmt, found, name)
+    if fmt.kind == "pdf":
         if not looks_like_pdf(data):
             raise LoadError(name, "not a PDF: the content does not start with the %PDF signature")
         pages = load_pdf(data, name, max_pages=max_pages)
-    else:
+    elif fmt.kind in ("text", "markdown"):
         text = decode_text(data, name)
-        pages = split_markdown(text, name) if suffix in MARKDOWN_SUFFIXES else split_form_feeds(text, name)
+        pages = split_markdown(text, name) if fmt.kind == "markdown" else split_form_feeds(text, name)
+    else:
+        pages = _loader(fmt.kind)(data, name, max_pages=max_pages)
     pages = [p for p in pages if p.text.strip()]
     if not pages:
         raise LoadError(name, "no text found in the file")
     return pages
 
 
+def _loader(kind: str):
+    """The loader of an Office, HTML or table format (imported here: they use this module's text helpers)."""
+    from . import documents, sheets, webpage
+
+    return {"docx": documents.load_docx, "pptx": documents.load_pptx, "html": webpage.load_html,
+            "csv": sheets.load_csv, "xlsx": sheets.load_xlsx}[kind]
+
+
 def check_size(path: Path, name: str, max_bytes: int) -> int:
     """The file's size in bytes, or LoadError when it is missing, empty or over `max_bytes`."""
     try:
         if not path.is_file():
-            raise LoadError(name, "not a regular file (a folder or a device); pass a PDF, .txt or .md file")
+            raise LoadError(name, f"not a regular file (a folder or a device); pass a file: {SUPPORTED_NAMES}")
         size = path.stat().st_size
     except OSError as e:
         raise LoadError(name, f"cannot read file ({e.strerror or e})") from e
@@ -91,32 +101,35 @@ def check_size(path: Path, name: str, max_bytes: int) -> int:
     return size
 
 
-def looks_like_pdf(data: bytes) -> bool:
-    """PDF readers accept the signature anywhere in the first 1024 bytes."""
-    return b"%PDF-" in data[:1024]
-
-
 def decode_text(data: bytes, name: str) -> str:
+    """`decode`, then `clean_text`: prose ready to chunk."""
+    return clean_text(decode(data, name))
+
+
+def decode(data: bytes, name: str) -> str:
     """Decode text as UTF-8 (or UTF-16 with a BOM), falling back to Windows-1252.
 
-    Raises LoadError for data that is evidently binary. A stray NUL in otherwise
-    readable text (a copy-paste accident) is not binary; NULs in more than 1% of the
-    bytes, or control bytes in more than 10%, are.
+    The text comes back as it is (a CSV's line ends and hyphens mean something).
+    Raises LoadError for data that is evidently binary (see `looks_binary`).
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return clean_text(data.decode("utf-16"))
+            return data.decode("utf-16")
         except UnicodeDecodeError as e:
             raise LoadError(name, "invalid UTF-16 text") from e
-    sample = data[:65536]
-    if sample.count(b"\x00") > max(2, len(sample) // 100) or _binary_fraction(sample) > 0.10:
-        raise LoadError(name, "this looks like a binary file, not text; use PDF, .txt or .md")
+    if looks_binary(data[:65536]):
+        raise LoadError(name, f"this looks like a binary file, not text; use {SUPPORTED_NAMES}")
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         log.info("%s is not UTF-8; decoding as Windows-1252", name)
-        text = data.decode("cp1252", errors="replace")
-    return clean_text(text)
+        return data.decode("cp1252", errors="replace")
+
+
+def looks_binary(sample: bytes) -> bool:
+    """A stray NUL in otherwise readable text (a copy-paste accident) is not binary;
+    NULs in more than 1% of the bytes, or control bytes in more than 10%, are."""
+    return sample.count(b"\x00") > max(2, len(sample) // 100) or _binary_fraction(sample) > 0.10
 
 
 def _binary_fraction(sample: bytes) -> float:

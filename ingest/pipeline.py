@@ -15,7 +15,7 @@ from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_
 from .embedder import Embedder
 from .errors import IngestCancelled, LoadError
 from .lexical import term_counts, tokenize
-from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES
+from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
 from .types import Chunk
 
@@ -65,7 +65,7 @@ def collect_files(paths: Iterable[str | Path], *, folders: bool = True) -> tuple
                     files.append((f, rel.as_posix()))
                     found += 1
             if not found:
-                skipped.append({"path": str(p), "reason": "a folder with no PDF, .txt or .md files in it"})
+                skipped.append({"path": str(p), "reason": f"a folder with no files of a type Sourced reads ({SUPPORTED_NAMES}) in it"})
         elif p.is_file():
             files.append((p, p.name))
         else:

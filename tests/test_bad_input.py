@@ -23,8 +23,10 @@ from ingest.settings import Settings
 from rag.pipeline import Collection, Models, answer_once
 
 from . import hostile
+from . import hostile_formats as hf
 from .conftest import GUIDE_MD, HANDBOOK_PAGES
 from .fakes import HashEmbedder, ScriptedGenerator
+from .officegen import write_docx, write_html, write_pptx, write_xlsx
 from .pdfgen import write_pdf
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUT.md"
@@ -81,6 +83,46 @@ class FileCase:
     message: str
     limits: dict = field(default_factory=dict)
     source: str | None = None  # the expected source name, when it matters
+    absent: str = ""  # text that must not reach the index (a file's secret, a script)
+
+
+FORMAT_CASES = [  # Word, PowerPoint, Excel, CSV and HTML (tests/hostile_formats.py builds them)
+    FileCase("docx-zip-bomb", ".docx whose document.xml states 4,000 MB (a 4 MB zip bomb)", _with("bomb.docx", hf.zip_bomb, n_mb=4000), True, "unpacks to 4,000 MB, more than the 256 MB limit"),
+    FileCase("xlsx-zip-ratio", ".xlsx unpacking 64 MB from 64 kB (1,000 times)", _with("ratio.xlsx", hf.zip_bomb, n_mb=64, main="xl/workbook.xml"), True, "unpacks 1,010 times larger than it is"),
+    FileCase("docx-billion-laughs", ".docx with nested XML entities (“billion laughs”)", _with("laughs.docx", hf.docx_with_body, body_xml=hf.para("&l9;"), doctype=hf.LAUGHS), True,
+             "part word/document.xml declares a DTD, which Office files never do"),
+    FileCase("docx-xxe", ".docx with an external entity pointing at /etc/passwd", _with("xxe.docx", hf.docx_with_body, body_xml=hf.para("Secret: &xxe;"), doctype=hf.XXE), True,
+             "declares a DTD", absent="root:"),
+    FileCase("xlsx-billion-laughs", ".xlsx sheet with nested XML entities", _with("laughs.xlsx", hf.xlsx_with_sheet, sheet_data=hf.inline_row(1, {"A": "&l9;"}), doctype=hf.LAUGHS), True,
+             "part xl/worksheets/sheet1.xml declares a DTD"),
+    FileCase("html-billion-laughs", "HTML with nested entities in its DOCTYPE", _write("laughs.html", f"<!DOCTYPE html [{hf.LAUGHS}]><html><body><p>Laughing &l9; here.</p></body></html>"), False,
+             "Laughing &l9; here.", absent="lollol"),
+    FileCase("html-xxe", "HTML with an external entity pointing at /etc/passwd", _write("xxe.html", f"<!DOCTYPE html [{hf.XXE}]><html><body><p>Secret: &xxe; end.</p></body></html>"), False,
+             "Secret: &xxe; end.", absent="root:"),
+    FileCase("docm-macros", "macro-enabled Word file (.docm, an AutoOpen macro): macros never loaded", _with("memo.docm", hf.with_macros, kind="docm", text="The memo text is indexed."), False,
+             "The memo text is indexed.", absent="AutoOpen"),
+    FileCase("xlsm-macros", "macro-enabled Excel file (.xlsm): macros never loaded", _with("book.xlsm", hf.with_macros, kind="xlsm", text="Macro sheet value"), False,
+             "Note: Macro sheet value", absent="AutoOpen"),
+    FileCase("xlsx-over-cell-limit", ".xlsx with a value in column XFD of 70 rows (1.15 million cells, limit 1 million)", _with("wide.xlsx", hf.wide_sparse_sheet), True,
+             "the table has more than 1,000,000 cells"),
+    FileCase("empty-docx", ".docx with no paragraphs", _with("empty.docx", write_docx, blocks=[]), True, "no text found in the file"),
+    FileCase("empty-pptx", ".pptx with no slides", _with("empty.pptx", write_pptx, slides=[]), True, "no text found in the file"),
+    FileCase("empty-xlsx", ".xlsx with one empty sheet", _with("empty.xlsx", write_xlsx, sheets={"Empty": []}), True, "no text found in the file"),
+    FileCase("corrupt-pptx", ".pptx cut in half (no zip directory)", _with("half.pptx", hf.truncated), True, "the PowerPoint file is damaged: it is not a readable zip package"),
+    FileCase("encrypted-docx", "password-protected .docx (an OLE file)", _with("locked.docx", hf.encrypted, kind="docx"), True, "the Word file is encrypted with a password"),
+    FileCase("encrypted-xlsx", "password-protected .xlsx (an OLE file)", _with("locked.xlsx", hf.encrypted, kind="xlsx"), True, "the Excel workbook is encrypted with a password"),
+    FileCase("ole-as-docx", "OLE file header (as an old .doc) named .docx", _write("old.docx", hf.OLE_HEADER), True, "this is an old binary Office file (.doc, .xls or .ppt); save it as .docx"),
+    FileCase("zip-as-docx", "ordinary zip (a text file inside) named .docx", _with("notes.docx", hf.plain_zip), True, "not a Word file: the content is a zip archive"),
+    FileCase("text-as-docx", "text file named .docx", _write("memo.docx", "Just some text."), True, "not a Word file: the content is not an Office (zip) package"),
+    FileCase("xlsx-as-csv", "Excel workbook named .csv", _with("sheet.csv", write_xlsx, sheets={"S": [["a"], ["b"]]}), True, "not a CSV file: the content is an Excel workbook (.xlsx); rename it to .xlsx"),
+    FileCase("binary-csv", "binary garbage named .csv", _write("data.csv", bytes(range(256)) * 40), True, "looks like a binary file"),
+    FileCase("csv-field-10mb", "CSV with one 10 MB field", _write("notes.csv", "Name,Notes\nAnn," + "x" * 10_000_000 + "\n"), True, "a field of the CSV is over 1,000,000 characters long"),
+    FileCase("html-only-nav", "HTML page of only navigation, scripts and a footer", _with("menu.html", write_html, body="<nav><a href='/'>Home</a></nav><script>document.write('Hi')</script><footer>(c) 2024</footer>"),
+             True, "the HTML page holds only navigation, scripts or markup"),
+    FileCase("html-js-iframe", "HTML with a javascript: link, an iframe and a remote image", _with("links.html", write_html, body=hf.LINKS_BODY), False,
+             "Click here for the warranty terms.", absent="frame text"),
+    FileCase("html-nested-100k", "HTML nested 100,000 <div>s deep", _with("deep.html", hf.nested_html), True, "nests elements more than 256 deep"),
+]
 
 
 FILE_CASES = [
@@ -93,7 +135,7 @@ FILE_CASES = [
     FileCase("whitespace-pdf", "1-page PDF whose text is only spaces", _with("spaces.pdf", hostile.whitespace_only), True, "no text layer"),
     FileCase("binary-as-txt", "binary data renamed .txt", _write("photo.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8), True, "looks like a binary file"),
     FileCase("html-as-pdf", "HTML page saved as .pdf", _write("page.pdf", "<html><body>Hello</body></html>"), True, "not a PDF"),
-    FileCase("docx", "Word file (.docx, a zip)", _write("letter.docx", b"PK\x03\x04" + bytes(100)), True, "unsupported file type '.docx'"),
+    FileCase("docx-not-zip", "“Word file” that is 100 bytes of zip signature and zeros", _write("letter.docx", b"PK\x03\x04" + bytes(100)), True, "the Word file is damaged: it is not a readable zip package"),
     FileCase("oversize", "2 MB text over a 1 MB limit", _write("big.txt", "word " * 420_000), True, "the limit is 1 MB", {"max_bytes": 1 << 20}),
     FileCase("3000-pages", "PDF with 3,000 pages (limit 2,000)", _with("long.pdf", hostile.many_pages, n=3000), True, "has 3000 pages; the limit is 2000"),
     FileCase("bomb-4gib", "decompression bomb: 4 MB inflating to 4 GiB", _with("bomb.pdf", hostile.decompression_bomb), True, "decompression bomb"),
@@ -112,7 +154,7 @@ FILE_CASES = [
     FileCase("unicode-name", "file name with unicode and spaces", _write("Résumé — final (2).txt", "Fluent in Portuguese and Welsh."), False, "Portuguese and Welsh", source="Résumé — final (2).txt"),
     FileCase("symlink", "symlink to a text file", _symlink(True), False, "opens at 06:30", source="link-notes.txt"),
     FileCase("dangling-symlink", "symlink to nothing", _symlink(False), True, "no such file or folder"),
-    FileCase("folder-named-pdf", "empty folder named report.pdf", _empty_folder, True, "a folder with no PDF, .txt or .md files"),
+    FileCase("folder-named-pdf", "empty folder named report.pdf", _empty_folder, True, "a folder with no files of a type Sourced reads (PDF, Word (.docx),"),
     FileCase("duplicate", "same content as an indexed file, new name", _write("copy.md", GUIDE_MD), True, "already indexed (same content as kestrel-guide.md)"),
     FileCase("dots-name", "a file named `...`", _write("...", "Some text."), True, "'...' has no file extension"),
     FileCase("heading-bomb-24kb", "24 kB Markdown heading `# a # # # … b` (once 11 s of regex)", _write("h.md", "# a " + "# " * 12000 + "b"), True, "no text found in the file"),
@@ -125,6 +167,7 @@ FILE_CASES = [
              "10,000,000 characters of text, more than the 9,994,000 that fit", {"limits": Limits(max_chunks=5000)}),
     FileCase("word-100kb", "one 100 kB “word”: cut into chunks of at most 2,000 characters", _write("w.txt", "Serial " + "x9" * 50_000), False, "Serial x9x9"),
     FileCase("heading-title-1mb", "a heading with a 1 MB title over some text", _write("t.md", "# " + "t " * 500_000 + "\nThe pump is rated at 15 bar."), False, "rated at 15 bar"),
+    *FORMAT_CASES,
 ]
 
 
@@ -203,6 +246,7 @@ def test_bad_file(case: FileCase, folder: Path, tmp_path: Path):
     assert new and all(c.text.strip() for c in new), "no empty chunks"
     assert before.doc_ids < after.doc_ids, "what was indexed stays indexed"
     assert case.message in " ".join(c.text for c in new)
+    assert not case.absent or case.absent not in " ".join(c.indexed_text for c in after.chunks)
     assert not any(ch in c.text for c in new for ch in "\x00\x07\x1b\r")
     assert max(len(c.indexed_text) for c in new) <= 2300, "no chunk (with its heading path) is unbounded"
     if case.source:
@@ -277,8 +321,16 @@ Limits (settings, environment variable `SOURCED_<NAME>`): `max_file_mb` 50,
 `max_pages` 2000 — a longer PDF is **refused, not cut** (an index of the first N pages
 would answer "the documents do not say" about everything after page N; split the file),
 `parse_timeout_s` 60 and `parse_memory_mb` 2048 for the parser, which runs every file
-(PDF, text, Markdown) in a child process (`ingest/sandbox.py`) so a hostile file costs
-at most that much; `chunk_chars` 2000 caps every chunk whatever the text. The web app
+(PDF, Word, PowerPoint, Excel, CSV, HTML, text, Markdown) in a child process
+(`ingest/sandbox.py`) so a hostile file costs at most that much; `chunk_chars` 2000
+caps every chunk whatever the text. Word, PowerPoint and Excel files are zip packages,
+checked from the zip's directory before any parser sees them (`ingest/formats.py`):
+at most 256 MB unpacked, 10,000 parts, and 100 times their packed size once past
+16 MB; an XML part that declares a DTD (where entity attacks live) is refused. A
+table (CSV or workbook) may hold 1,000,000 cells and a CSV field 1,000,000 characters
+(`ingest/sheets.py`); HTML deeper than the parser's 256 levels is refused, not cut.
+Macro-enabled files (.docm, .xlsm, .pptm) are read for their text: macros are never
+loaded. Slides and sheets count as pages for `max_pages`. The web app
 also limits each collection to `max_chunks` 5000 passages (a file that would pass it is
 refused whole) and `max_ingest_s` 600 seconds of indexing; the rows with a collection
 limit pass those limits to `ingest` as the app does. Attacks on the app itself

@@ -49,7 +49,8 @@ def test_non_utf8_text_is_decoded(tmp_path):
         ("empty.txt", b"", "empty"),
         ("fake.pdf", b"this is not a pdf at all", "not a PDF"),
         ("binary.txt", bytes(range(256)) * 10, "binary"),
-        ("sheet.xlsx", b"PK\x03\x04 zipped", "unsupported file type"),
+        ("sheet.xlsx", b"PK\x03\x04 zipped", "the Excel workbook is damaged"),
+        ("notes.odt", b"PK\x03\x04 zipped", "unsupported file type '.odt'; use PDF, Word (.docx)"),
         ("blank.md", b"   \n\n  \n", "no text"),
     ],
 )
