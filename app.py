@@ -98,13 +98,15 @@ PAGE_VIEW_JS = """
 window.sourcedOpenCitation = (cite) => trigger('click', {cite: cite});
 if (!window.sourcedCitationClicks) {
     window.sourcedCitationClicks = true;
-    document.addEventListener('click', (event) => {
+    const open = (event) => {
         const el = event.target.closest && event.target.closest('a[href^="#cite-"], [data-cite]');
-        if (!el) return;
+        if (!el || (event.type === 'keydown' && event.key !== 'Enter' && event.key !== ' ')) return;
         event.preventDefault();
         event.stopPropagation();
         window.sourcedOpenCitation(el.dataset.cite || decodeURIComponent(el.getAttribute('href').slice(6)));
-    }, true);
+    };
+    document.addEventListener('click', open, true);
+    document.addEventListener('keydown', open, true);
 }
 watch('value', () => {
     const spot = element.querySelector('.hl, mark, .note') || element;

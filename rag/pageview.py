@@ -306,6 +306,7 @@ class PageView:
     pages: int = 0
     cached: bool = False
     ocr: bool = False
+    section: str = ""  # the heading path the passage sits under (Markdown)
 
 
 def original(folder: Path, doc_id: str) -> Path | None:
@@ -357,4 +358,4 @@ def locate(chunks: list[Chunk], value: str, folder: Path, cache: PageCache | Non
     note = ""
     if path is None and Path(chunk.source).suffix.lower() == ".pdf":
         note = "The original file is not kept with this collection (it was indexed from the command line), so the page is shown as its text."
-    return PageView("text", chunk.source, chunk.page, quote, note=note, text=text, quote_at=(at, at + len(quote)), found=1.0, ocr=chunk.ocr)
+    return PageView("text", chunk.source, chunk.page, quote, note=note, text=text, quote_at=(at, at + len(quote)), found=1.0, ocr=chunk.ocr, section=chunk.section)

@@ -57,7 +57,7 @@ def render_sources(answer) -> str:
     blocks = [f"<h4>{title}</h4>"]
     for label, chunk, quote, source, page in items:
         anchor = f' id="source-{label.strip("[].")}"' if answer.citations else ""
-        cite = f' data-cite="{html.escape(target(chunk.chunk_id, *quote_span(chunk, quote)))}" title="Show page {page} with the quote highlighted"' if chunk else ""
+        cite = f' data-cite="{html.escape(target(chunk.chunk_id, *quote_span(chunk, quote)))}" title="Show page {page} with the quote highlighted" tabindex="0" role="button"' if chunk else ""
         section = f" · {html.escape(chunk.section.split(' > ')[-1])}" if chunk is not None and chunk.section else ""
         head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{section}</div>'
         blocks.append(f'<div class="source"{anchor}{cite}>{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
@@ -105,7 +105,8 @@ def render_page_view(view=None, error: str = "") -> str:
         body = f'<p class="empty">{html.escape(error or PAGE_VIEW_EMPTY)}</p>'
         return f'<div class="pageview" data-kind="{"error" if error else "empty"}">{body}</div>'
     of = f" of {view.pages}" if view.pages else ""
-    head = f'<div class="head"><b>{html.escape(view.source)}</b> · page {view.page}{of}</div>'
+    section = f" · {html.escape(view.section.split(' > ')[-1])}" if view.section else ""
+    head = f'<div class="head"><b>{html.escape(view.source)}</b> · page {view.page}{of}{section}</div>'
     note = f'<p class="note">{html.escape(view.note)}</p>' if view.note else ""
     attrs = f'data-kind="{view.kind}" data-source="{html.escape(view.source)}" data-page="{view.page}" data-found="{view.found:.2f}"'
     if view.kind == "pdf":

@@ -24,7 +24,7 @@ import app
 from ingest.settings import Settings
 from rag.pipeline import Models
 
-from .fakes import HashEmbedder, ScriptedGenerator
+from .fakes import HASH_GATE, HashEmbedder, ScriptedGenerator
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
@@ -364,3 +364,33 @@ def test_the_file_picker_refuses_a_wrong_type_and_sends_the_rest(browser, fake_a
     page.get_by_text("indexed,", exact=False).first.wait_for(timeout=30_000)
     assert "setup.exe" not in page.locator("#documents").inner_text() and "handbook.pdf" in page.locator("#documents").inner_text()
     page.context.close()
+
+
+def test_a_markdown_citation_shows_its_page_text_with_the_quote_marked(browser, tmp_path):
+    """Text files have no page to render: the page view shows the passage's page text,
+    escaped (no tag and no template syntax in a document is ever interpreted)."""
+    guide = tmp_path / "kestrel-guide.md"
+    guide.write_text("# Kestrel 3\n\n## Warranty\n\nThe warranty lasts 4 years and covers the pump. Notes: <b>bold</b> ${7*6} {{value}}.\n", encoding="utf-8")
+    models = Models(Settings(mode="hybrid", public="1", **HASH_GATE), embedder=HashEmbedder(), reranker=None, generator=ScriptedGenerator([("warranty", "The warranty lasts 4 years [1].")]))
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        upload(page, guide)
+        ask(page, "How long is the warranty?")
+        page.locator(BOT).last.locator("a[href^='#cite-']").first.click()
+        view = page.locator("#page-view .pageview[data-kind='text']")
+        view.wait_for(timeout=20_000)
+        assert view.locator("mark").inner_text().startswith("The warranty lasts 4 years")
+        text = view.locator(".pagetext").inner_text()
+        assert "<b>bold</b> ${7*6} {{value}}" in text and view.locator(".pagetext b").count() == 0
+        assert "Warranty" in view.locator(".head").inner_text()
+        screenshot(page, "page-view-markdown.png")
+        # a sources card opens its page from the keyboard too
+        card = page.locator(".sources [data-cite]").first
+        card.focus()
+        with page.expect_request(lambda r: r.method == "POST" and "queue/join" in r.url) as sent:
+            page.keyboard.press("Enter")
+        assert json.loads(sent.value.post_data)["event_data"] == {"cite": card.get_attribute("data-cite")}
+        page.context.close()
+    finally:
+        demo.close()
