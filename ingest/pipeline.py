@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from . import index as index_store
+from . import language
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, validate
 from .embedder import Embedder
 from .errors import IngestCancelled, LoadError
-from .lexical import term_counts, tokenize
+from .lexical import chunk_tokens, term_counts
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
 from .types import Chunk
@@ -195,7 +196,7 @@ def ingest(
             finally:
                 t_parse += time.perf_counter() - t
             t = time.perf_counter()
-            chunks = chunk_pages(pages, data_hash, chunk_words, overlap_words, *_token_cap(embedder), chunk_chars, room)
+            chunks = language.tag(chunk_pages(pages, data_hash, chunk_words, overlap_words, *_token_cap(embedder), chunk_chars, room))
             t_chunk += time.perf_counter() - t
             if room is not None and len(chunks) > room:
                 report.skipped.append({"path": str(path), "reason": f"not indexed: it makes more than {room:,} passages, more than the collection has room for "
@@ -305,7 +306,7 @@ def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: 
 
     keep = [i for i, c in enumerate(current.chunks) if c.doc_id not in replaced]
     vocab = dict(current.vocab)
-    new_tf = term_counts([tokenize(c.indexed_text) for c in new_chunks], vocab)
+    new_tf = term_counts(chunk_tokens(new_chunks), vocab)
     old_tf = current.tf[keep] if len(current.chunks) else csr_matrix((0, 0), dtype=np.float32)
     old_tf = csr_matrix((old_tf.data, old_tf.indices, old_tf.indptr), shape=(len(keep), len(vocab)))
     old_vectors = current.vectors[keep] if len(current.chunks) else np.zeros((0, vectors.shape[1]), np.float32)

@@ -26,7 +26,7 @@ from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 PREFIX = "SOURCED_"
 # The choices, written once: validation here, argparse, the app and the pipeline read them.
 MODES = ("bm25", "dense", "hybrid", "rerank")
-FUSIONS = ("rrf", "minmax", "zscore")
+FUSIONS = ("adaptive", "rrf", "minmax", "zscore")
 ANN_KINDS = ("auto", "flat", "hnsw")
 LLM_STYLES = ("auto", "chat", "completion")
 OFF = ("", "none", "off")  # a reranker setting that turns reranking off
@@ -40,6 +40,7 @@ class Settings:
     query_embedder: str = ""  # a separate question encoder (DPR style); empty = same model
     query_prefix: str = ""  # e.g. "query: " for e5 models
     passage_prefix: str = ""  # e.g. "passage: "
+    embedder_languages: str = "auto"  # languages the embedder knows: auto (ingest.language's table) | all | codes, e.g. "en,de"
     reranker: str = DEFAULT_RERANKER  # "none" turns reranking off
     llm: str = DEFAULT_LLM  # a .gguf path, "REPO_ID/FILE.gguf" on the hub, or the bundled model
     llm_style: str = "auto"  # auto | chat | completion
@@ -67,7 +68,7 @@ class Settings:
     mode: str = "rerank"  # bm25 | dense | hybrid | rerank
     top_k: int = 5  # passages given to the model and shown as sources
     depth: int = 100  # candidates each retriever contributes to fusion
-    fusion: str = "zscore"  # rrf | minmax | zscore: z-score won on all three datasets (docs/EVAL.md)
+    fusion: str = "adaptive"  # adaptive | rrf | minmax | zscore: adaptive (z-score, weights per query) is the one that never loses to its better half (docs/EVAL.md)
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0

@@ -14,10 +14,11 @@ import numpy as np
 
 from ingest.embedder import Embedder
 from ingest.index import ANN_THRESHOLD, Index, build_dense, choose_kind, dense_kind
-from ingest.lexical import bm25_scores, bm25_weights, tokenize
+from ingest.language import collection_languages, covers, embedder_languages, query_language, query_languages
+from ingest.lexical import bm25_scores, bm25_weights, query_tokens
 from ingest.settings import FUSIONS
 
-from .fusion import linear_fusion, reciprocal_rank_fusion
+from .fusion import adaptive_weights, linear_fusion, rarity, reciprocal_rank_fusion
 from .types import Hit
 
 
@@ -35,14 +36,31 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class BM25Retriever:
-    """BM25 Okapi over the index's term-frequency matrix (see ingest.lexical)."""
+    """BM25 Okapi over the index's term-frequency matrix (see ingest.lexical).
+
+    A query is analysed in its own language, or in each of the collection's
+    languages (`languages`, from the chunks' detected languages) when its language
+    is unsure, so it meets passages stemmed the way they were indexed.
+    """
 
     def __init__(self, index: Index, k1: float = 1.5, b: float = 0.75):
         self.index = index
         self.weights = bm25_weights(index.tf, k1, b)
+        self.languages = collection_languages(c.lang for c in index.chunks)
+        self.df = np.diff(self.weights.indptr)  # passages holding each term (rows of W are terms)
+
+    def terms(self, query: str) -> list[str]:
+        return query_tokens(query, query_languages(query, self.languages))
 
     def scores(self, query: str) -> np.ndarray:
-        return bm25_scores(self.weights, self.index.vocab, tokenize(query))
+        return bm25_scores(self.weights, self.index.vocab, self.terms(query))
+
+    def rarity(self, query: str) -> float:
+        """rag.fusion.rarity of the query's terms here (a term no passage holds is rarest)."""
+        n = len(self.index)
+        ids = [self.index.vocab.get(t) for t in self.terms(query)]
+        dfs = [self.df[i] if i is not None and i < len(self.df) else 0 for i in ids]
+        return rarity([np.log(n / (df + 1)) for df in dfs], n)
 
     def search(self, query: str, k: int) -> list[Hit]:
         if not len(self.index):
@@ -58,9 +76,10 @@ class DenseRetriever:
     "auto"); "flat" or "hnsw" force one. A graph saved with the index is reused.
     """
 
-    def __init__(self, index: Index, embedder: Embedder, ann: str = "auto", threshold: int = ANN_THRESHOLD):
+    def __init__(self, index: Index, embedder: Embedder, ann: str = "auto", threshold: int = ANN_THRESHOLD, languages: str = "auto"):
         self.index = index
         self.embedder = embedder
+        self.languages = embedder_languages(embedder.name.split(" ")[0], languages)
         self.kind = choose_kind(len(index), ann, threshold)
         if index.dense is not None and dense_kind(index.dense) == self.kind and index.dense.ntotal == len(index):
             self.faiss = index.dense
@@ -73,15 +92,22 @@ class DenseRetriever:
         scores, ids = self.faiss.search(self.embedder.embed([query], query=True), min(k, len(self.index)))
         return [Hit(self.index.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
+    def trusts(self, lang: str) -> bool:
+        """Whether the embedder was trained on `lang` (ingest.language.covers)."""
+        return covers(self.languages, lang)
+
 
 def retrievers_for(index: Index, embedder: Embedder, settings) -> dict[str, Retriever]:
     """The BM25 and dense retrievers over `index` that `settings` (ingest.settings.Settings) configure."""
-    return {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, embedder, settings.ann, settings.ann_threshold)}
+    return {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, embedder, settings.ann, settings.ann_threshold, settings.embedder_languages)}
 
 
 class HybridRetriever:
-    """Fuse the top `depth` of each retriever: reciprocal rank fusion, or a weighted sum
-    of min-max / z-score normalised scores. At most 2 x depth distinct hits come back."""
+    """Fuse the top `depth` of each retriever: reciprocal rank fusion, a weighted sum
+    of min-max / z-score normalised scores, or z-score fusion with weights chosen per
+    query ("adaptive", rag.fusion.adaptive_weights; it needs the "bm25" and "dense"
+    retrievers, and multiplies its weights by `weights`). At most 2 x depth distinct
+    hits come back."""
 
     def __init__(
         self,
@@ -93,7 +119,9 @@ class HybridRetriever:
         weights: Sequence[float] | None = None,
     ):
         if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be rrf, minmax or zscore; got fusion={fusion!r}")
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got fusion={fusion!r}")
+        if fusion == "adaptive" and not {"bm25", "dense"} <= set(retrievers):
+            raise ValueError(f"adaptive fusion needs a 'bm25' and a 'dense' retriever; got {sorted(retrievers)}")
         self.retrievers = retrievers
         self.depth = depth
         self.fusion = fusion
@@ -107,6 +135,17 @@ class HybridRetriever:
             ranking[:] = [h.with_score(h.score, **{f"{name}_score": h.score}) for h in ranking]
         if self.fusion == "rrf":
             fused = reciprocal_rank_fusion(rankings, self.rrf_k, self.weights, names)
+        elif self.fusion == "adaptive":
+            fused = linear_fusion(rankings, self.adaptive(query, dict(zip(names, rankings))), "zscore", names)
         else:
             fused = linear_fusion(rankings, self.weights, self.fusion, names)
         return fused[:k]
+
+    def adaptive(self, query: str, rankings: dict[str, list[Hit]]) -> list[float]:
+        """Per-query weights, in the order of `rankings`, times the static `weights`."""
+        bm25, dense = self.retrievers["bm25"], self.retrievers["dense"]
+        trusted = dense.trusts(query_language(query, bm25.languages))
+        wb, wd = adaptive_weights(bm25.rarity(query), [h.score for h in rankings["bm25"]], [h.score for h in rankings["dense"]], dense_trusted=trusted)
+        chosen = {"bm25": wb, "dense": wd}
+        static = self.weights or [1.0] * len(rankings)
+        return [chosen[name] * w for name, w in zip(rankings, static)]

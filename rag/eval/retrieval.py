@@ -18,7 +18,8 @@ import numpy as np
 
 from ingest.embedder import Embedder
 from ingest.index import Index, build_dense
-from ingest.lexical import term_counts, tokenize
+from ingest import language
+from ingest.lexical import chunk_tokens, term_counts
 from ingest.settings import Settings
 from ingest.types import Chunk
 
@@ -31,12 +32,13 @@ log = logging.getLogger(__name__)
 
 
 def corpus_index(dataset: Dataset, embedder: Embedder, cache_dir: str | Path, progress: bool = True) -> Index:
-    """An in-memory Index of the corpus, with embeddings cached on disk."""
-    chunks = [Chunk(doc_id, doc_id, dataset.name, 1, 0, len(text), text, title) for doc_id, (title, text) in dataset.corpus.items()]
+    """An in-memory Index of the corpus (each passage's language detected, as ingest
+    does), with embeddings cached on disk."""
+    chunks = language.tag(Chunk(doc_id, doc_id, dataset.name, 1, 0, len(text), text, title) for doc_id, (title, text) in dataset.corpus.items())
     texts = [c.indexed_text for c in chunks]
     vectors = cached_vectors(embedder, texts, cache_dir, dataset.name, progress)
     vocab: dict[str, int] = {}
-    tf = term_counts([tokenize(t) for t in texts], vocab)
+    tf = term_counts(chunk_tokens(chunks), vocab)
     return Index(embedder=embedder.name, dim=int(vectors.shape[1]), chunks=chunks, vectors=vectors, tf=tf, vocab=vocab)
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from ingest.types import Chunk
@@ -77,3 +78,33 @@ def test_interpolate_mixes_z_scores():
     assert np.allclose(interpolate([1.0, 1.0], [5.0, 5.0], 0.3), [0.0, 0.0]), "constant scores carry no evidence"
     with pytest.raises(ValueError, match="between 0 and 1"):
         interpolate(fused, ce, 1.5)
+
+
+def test_rarity_is_the_rarest_terms_share_of_the_largest_idf():
+    from rag.fusion import rarity
+
+    assert rarity([], 1000) == 0.0
+    assert rarity([np.log(1000)], 1000) == pytest.approx(1.0)
+    assert rarity([np.log(10), np.log(1000 / 11)], 1000) == pytest.approx(np.log(1000 / 11) / np.log(1000))
+    assert rarity([0.3], 1) == 1.0  # one passage: every term is as rare as it gets
+
+
+def test_standout_measures_how_far_the_top_score_stands_out():
+    from rag.fusion import standout
+
+    assert standout([]) == standout([2.0]) == standout([1.0, 1.0, 1.0]) == 0.0
+    assert standout([10.0, 1.0, 1.0, 1.0]) > standout([2.0, 1.9, 1.8, 1.7])
+    assert standout([3.0, 1.0]) == pytest.approx(1.0)
+
+
+def test_adaptive_weights_follow_the_querys_evidence():
+    from rag.fusion import COMMON_DENSE_WEIGHT, adaptive_weights
+
+    peaked, flat = [9.0, 1.0, 1.0, 1.0, 1.0], [1.0, 0.99, 0.98, 0.97, 0.96]
+    assert adaptive_weights(0.9, peaked, flat, dense_trusted=False) == (1.0, 0.0)  # the embedder does not know the language
+    assert adaptive_weights(0.2, peaked, flat) == pytest.approx((1 - COMMON_DENSE_WEIGHT, COMMON_DENSE_WEIGHT))  # common words only
+    wb, wd = adaptive_weights(0.9, peaked, flat)  # a rare term: the ranking that stands out leads
+    assert wb > wd and wb + wd == pytest.approx(1.0)
+    wb, wd = adaptive_weights(0.9, flat, peaked)
+    assert wd > wb
+    assert adaptive_weights(0.9, [], []) == (0.5, 0.5)
