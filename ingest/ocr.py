@@ -5,8 +5,8 @@ Two engines sit behind one method, `read(image) -> str`:
 - **rapidocr** (PyPI `rapidocr` + `onnxruntime`; Apache-2.0, the PP-OCRv6 detection
   and multilingual recognition models ship inside the wheel, so it works offline
   with nothing but `pip install`);
-- **tesseract** (Debian `tesseract-ocr` and its language packs, driven as a
-  subprocess through `pytesseract`).
+- **tesseract** (Debian `tesseract-ocr` and its language packs, run as a
+  subprocess: `tesseract stdin stdout`, no Python wrapper needed).
 
 bench/ocr.py compares them on rendered pages of real PDFs (docs/BENCH.md), which is
 how "auto" was chosen. A page is OCRed when it has no extractable text but does hold
@@ -114,10 +114,15 @@ class TesseractEngine:
         self.langs = langs
 
     def read(self, image) -> str:
-        import pytesseract
+        import io
 
+        png = io.BytesIO()
+        image.save(png, format="PNG")
         # --psm 3: automatic page segmentation (columns found), the default for pages
-        return pytesseract.image_to_string(image, lang=self.langs, config="--psm 3")
+        done = subprocess.run(["tesseract", "stdin", "stdout", "-l", self.langs, "--psm", "3"], input=png.getvalue(), capture_output=True, timeout=600)
+        if done.returncode != 0:
+            raise OcrUnavailable(f"tesseract failed (exit code {done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()[-300:]}")
+        return done.stdout.decode("utf-8", "replace")
 
 
 class RapidOcrEngine:
