@@ -243,7 +243,7 @@ def _ask(collection, args) -> int:
     else:
         print("\n\n" + final.text)
         for c in final.citations:
-            print(f"  [{c.n}] {c.source}, page {c.page}: \"{c.quote}\"")
+            print(f"  [{c.n}] {c.source}, page {c.page}{' (OCR)' if c.ocr else ''}: \"{c.quote}\"")
     return 0
 
 

@@ -152,7 +152,7 @@ def verify(answer: str, hits: list[Hit], question: str = "", min_support: float 
         for n in kept:
             if n not in citations:
                 chunk, span = hits[n - 1].chunk, spans[n]
-                citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id)
+                citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id, chunk.ocr)
         sentences.append(_with_markers(body, kept))
     return " ".join(sentences), sorted(citations.values(), key=lambda c: c.n), notes
 

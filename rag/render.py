@@ -59,7 +59,8 @@ def render_sources(answer) -> str:
         anchor = f' id="source-{label.strip("[].")}"' if answer.citations else ""
         cite = f' data-cite="{html.escape(target(chunk.chunk_id, *quote_span(chunk, quote)))}" title="Show page {page} with the quote highlighted" tabindex="0" role="button"' if chunk else ""
         section = f" · {html.escape(chunk.section.split(' > ')[-1])}" if chunk is not None and chunk.section else ""
-        head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{section}</div>'
+        ocr = ' <span class="ocr" title="read by OCR from a scanned page: characters may be misread">OCR</span>' if chunk and chunk.ocr else ""
+        head = f'<div class="head"><span class="n">{label}</span><b>{html.escape(source)}</b> · page {page}{ocr}{section}</div>'
         blocks.append(f'<div class="source"{anchor}{cite}>{head}<p>{_highlight(chunk.text if chunk else quote, quote)}</p></div>')
     return '<div class="sources">' + "".join(blocks) + "</div>"
 
@@ -78,7 +79,7 @@ def cite_links(answer) -> str:
             return m.group(0)
         quote = " ".join(c.quote.split())
         quote = quote if len(quote) <= 200 else quote[:197] + "…"
-        title = f"{c.source}, page {c.page}: {quote}".replace('"', "'").replace("\\", "/")
+        title = f"{c.source}, page {c.page}{' (OCR)' if c.ocr else ''}: {quote}".replace('"', "'").replace("\\", "/")
         chunk = chunks.get(c.chunk_id)
         href = f"#cite-{target(c.chunk_id, *quote_span(chunk, c.quote))}" if chunk else f"#source-{c.n}"
         return f'[\\[{c.n}\\]]({href} "{title}")'

@@ -27,9 +27,10 @@ class Citation:
     page: int
     quote: str  # verbatim substring of the chunk's text
     chunk_id: str
+    ocr: bool = False  # the quote was read by OCR from a scanned page (Chunk.ocr): it may hold misread characters
 
     def to_json(self) -> dict:
-        return {"n": self.n, "source": self.source, "page": self.page, "quote": self.quote, "chunk_id": self.chunk_id}
+        return {"n": self.n, "source": self.source, "page": self.page, "quote": self.quote, "chunk_id": self.chunk_id, "ocr": self.ocr}
 
 
 @dataclass
