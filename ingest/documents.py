@@ -121,24 +121,35 @@ def load_docx(data: bytes, name: str, *, max_pages: int = 0) -> list[Page]:
 
 
 def _docx_heading_level(paragraph) -> int:
-    """1-9 for a heading (by outline level or style name, the style's bases included), else 0."""
-    ppr = paragraph._p.pPr
+    """1-9 for a heading, else 0: by the paragraph's outline level, its style's name
+    ("Heading 1"-"Heading 9", "Title"), or an outline level its style inherits (a custom
+    style based on "Heading 2" is a heading; a "Subtitle" based on "Title" is not)."""
+    level = _outline_level(paragraph._p.pPr)
+    if level:
+        return level
     style = paragraph.style
+    found = _HEADING_STYLE.match(style.name or "") if style is not None else None
+    if found:
+        return int(found.group(1))
+    if style is not None and (style.name or "").lower() == "title":
+        return 1
     for _ in range(10):  # a style's base chain is short; a cyclic one must not loop
-        if ppr is not None:
-            lvl = ppr.find("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}outlineLvl")
-            val = None if lvl is None else lvl.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}val")
-            if val is not None and val.isdigit() and int(val) < 9:
-                return int(val) + 1
         if style is None:
             return 0
-        found = _HEADING_STYLE.match(style.name or "")
-        if found:
-            return int(found.group(1))
-        if (style.name or "").lower() == "title":
-            return 1
-        ppr, style = style.element.pPr, style.base_style
+        level = _outline_level(style.element.pPr)
+        if level:
+            return level
+        style = style.base_style
     return 0
+
+
+def _outline_level(ppr) -> int:
+    """w:outlineLvl 0-8 as heading level 1-9; absent, or 9 ("body text"): 0."""
+    from docx.oxml.ns import qn
+
+    lvl = ppr.find(qn("w:outlineLvl")) if ppr is not None else None
+    val = lvl.get(qn("w:val")) if lvl is not None else None
+    return int(val) + 1 if val is not None and val.isdigit() and int(val) < 9 else 0
 
 
 def _table_rows(table) -> Iterator[str]:

@@ -273,3 +273,20 @@ def test_repack_keeps_a_package_readable(tmp_path):
     f = write_docx(tmp_path / "a.docx", [(0, "Kept text.")])
     repack(f, tmp_path / "b.docx", lambda parts: parts)
     assert _pages(tmp_path / "b.docx") == [(1, "", "Kept text.")]
+
+
+def test_a_style_based_on_a_heading_is_one_and_one_based_on_title_is_not(tmp_path):
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+
+    d = docx.Document()
+    chapter = d.styles.add_style("Chapter", WD_STYLE_TYPE.PARAGRAPH)
+    chapter.base_style = d.styles["Heading 1"]
+    tagline = d.styles.add_style("Tagline", WD_STYLE_TYPE.PARAGRAPH)
+    tagline.base_style = d.styles["Title"]
+    d.add_paragraph("Report", style="Title")
+    d.add_paragraph("A tagline under the title.", style="Tagline")
+    d.add_paragraph("Findings", style="Chapter")
+    d.add_paragraph("Costs fell.")
+    d.save(tmp_path / "r.docx")
+    assert _pages(tmp_path / "r.docx") == [(1, "Report", "A tagline under the title."), (2, "Findings", "Costs fell.")]
