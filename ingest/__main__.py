@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    problem = ocr_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        if problem.startswith("error"):
+            return 2
 
     from .embedder import embedder_from
     from .models import ModelUnavailableError, go_offline_if_unreachable
@@ -58,6 +63,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{report.chunks} new chunks, {report.total_chunks} in {args.index}, {report.seconds:.1f} s")
     failed = [s for s in report.skipped if not s["reason"].startswith("already indexed")]
     return 1 if failed and not report.added else 0
+
+
+def ocr_problem(settings: Settings) -> str:
+    """What to tell the user at start when scanned pages cannot be read, or "": an
+    error when they chose the OCR engine or languages, else a note (the default
+    engine missing is no reason to refuse text PDFs)."""
+    from .ocr import DEFAULT_LANGS, check
+
+    problem = check(settings.ocr_options)
+    if not problem:
+        return ""
+    if settings.ocr != "auto" or settings.ocr_langs != DEFAULT_LANGS:
+        return f"error: OCR cannot run as set (SOURCED_OCR={settings.ocr}, SOURCED_OCR_LANGS={settings.ocr_langs}): {problem}"
+    return f"note: scanned PDF pages will not be read: {problem}"
 
 
 class _progress_bar:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from . import formats
 from .errors import LoadError
+from .ocr import DEFAULT_OCR, OcrOptions, OcrProgress
+from .pdftext import repair
 from .formats import SUPPORTED_NAMES, SUPPORTED_SUFFIXES, looks_like_pdf  # noqa: F401  (SUPPORTED_SUFFIXES: the app and pipeline import it from here)
 from .types import Page
 
@@ -41,9 +43,11 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
 def load(
-    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None, max_pages: int = DEFAULT_MAX_PAGES,
+    ocr: OcrOptions = DEFAULT_OCR, progress: OcrProgress | None = None,
 ) -> list[Page]:
-    """Read one file into pages. `name` is the source name shown in citations.
+    """Read one file into pages. `name` is the source name shown in citations;
+    `ocr` and `progress` are for scanned PDF pages (see load_pdf).
 
     This parses in the calling process; `ingest.sandbox.load` runs the same code
     under time and memory limits, which is what untrusted PDFs need.
@@ -66,7 +70,7 @@ def load(
     if fmt.kind == "pdf":
         if not looks_like_pdf(data):
             raise LoadError(name, "not a PDF: the content does not start with the %PDF signature")
-        pages = load_pdf(data, name, max_pages=max_pages)
+        pages = load_pdf(data, name, max_pages=max_pages, ocr=ocr, progress=progress)
     elif fmt.kind in ("text", "markdown"):
         text = decode_text(data, name)
         pages = split_markdown(text, name) if fmt.kind == "markdown" else split_form_feeds(text, name)
@@ -221,50 +225,116 @@ def heading(line: str) -> tuple[int, str] | None:
     return level, title
 
 
-def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> list[Page]:
+def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES, ocr: OcrOptions = DEFAULT_OCR, progress: OcrProgress | None = None) -> list[Page]:
     """Extract text page by page with pypdf; page numbers are 1-based and kept.
 
-    A PDF over `max_pages` is refused before any text is extracted (see
-    DEFAULT_MAX_PAGES for why refused and not cut).
+    Pages without a text layer that draw an image are read by OCR (ingest.ocr) when
+    `ocr` allows, and marked `ocr=True`; `progress(done, total)` follows them. Then
+    running headers, line-number gutters and split words are repaired
+    (ingest.pdftext). A PDF over `max_pages`, or with more pages to OCR than
+    `ocr.max_pages`, is refused before the work (see DEFAULT_MAX_PAGES for why
+    refused and not cut).
     """
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
     # pypdf reports recoverable problems (and a long fontTools notice) as warnings
     # and log records: useful when debugging a file, noise for a user.
     logging.getLogger("pypdf").setLevel(logging.ERROR if log.getEffectiveLevel() > logging.DEBUG else logging.DEBUG)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            reader = PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted and not _decrypt_empty(reader):
-                raise LoadError(name, "the PDF is encrypted with a password; remove the password and upload it again")
-            n_pages = len(reader.pages)
-        except LoadError:
-            raise
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as e:
-            raise LoadError(name, f"the PDF is damaged or unreadable ({type(e).__name__}: {e})") from e
-        if n_pages > max_pages:
-            raise LoadError(
-                name, f"the PDF has {n_pages} pages; the limit is {max_pages} (SOURCED_MAX_PAGES): split it into parts and upload those"
-            )
-        pages: list[Page] = []
-        failed = 0
-        for i in range(n_pages):
-            try:
-                raw = reader.pages[i].extract_text() or ""
-            except Exception as e:  # one bad page must not lose the rest of the document
-                log.debug("%s page %d: text extraction failed: %s", name, i + 1, e)
-                failed += 1
-                continue
-            pages.append(Page(name, i + 1, clean_text(raw).replace("\f", "\n")))
-        if not any(p.text.strip() for p in pages):
+        reader = open_pdf(data, name, max_pages)
+        texts = extract_texts(reader, name)
+        scanned = _ocr(data, name, texts, ocr, progress) if not all(t and t.strip() for t in texts) else {}
+        if not any((t or "").strip() for t in texts) and not scanned:
             if _inflates_past_limit(reader):
                 raise LoadError(name, "a stream in the PDF is, or decompresses to, more than the parser's safety limit (a decompression bomb?); the file was not read")
-            if failed == n_pages and n_pages:
+            if texts and all(t is None for t in texts):
                 raise LoadError(name, "no page of the PDF could be read")
-            raise LoadError(name, "the PDF has no text layer (scanned or image-only); run OCR on it first")
-    return pages
+            raise LoadError(name, "the PDF has no text layer (scanned or image-only); " + _why_no_ocr(ocr))
+    numbers = [i + 1 for i, t in enumerate(texts) if t is not None or i + 1 in scanned]
+    repaired, removed = repair([scanned.get(n) or texts[n - 1] or "" for n in numbers])
+    for r in removed:
+        log.debug("%s page %d: removed %s: %r", name, numbers[r.page - 1], r.why, r.line)
+    return [Page(name, n, text, ocr=n in scanned) for n, text in zip(numbers, repaired)]
+
+
+def open_pdf(data: bytes, name: str, max_pages: int = DEFAULT_MAX_PAGES):
+    """A pypdf reader over `data`, decrypted when an empty password opens it.
+
+    Raises:
+        LoadError: encrypted, damaged, or over `max_pages` pages.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not _decrypt_empty(reader):
+            raise LoadError(name, "the PDF is encrypted with a password; remove the password and upload it again")
+        n_pages = len(reader.pages)
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as e:
+        raise LoadError(name, f"the PDF is damaged or unreadable ({type(e).__name__}: {e})") from e
+    if n_pages > max_pages:
+        raise LoadError(name, f"the PDF has {n_pages} pages; the limit is {max_pages} (SOURCED_MAX_PAGES): split it into parts and upload those")
+    return reader
+
+
+def extract_texts(reader, name: str) -> list[str | None]:
+    """Each page's text layer through clean_text (form feeds as newlines); None for a
+    page whose extraction failed: one bad page must not lose the rest of the document."""
+    texts: list[str | None] = []
+    for i in range(len(reader.pages)):
+        try:
+            raw = reader.pages[i].extract_text() or ""
+        except Exception as e:
+            log.debug("%s page %d: text extraction failed: %s", name, i + 1, e)
+            texts.append(None)
+            continue
+        texts.append(clean_text(raw).replace("\f", "\n"))
+    return texts
+
+
+def _ocr(data: bytes, name: str, texts: list[str | None], options: OcrOptions, progress: OcrProgress | None) -> dict[int, str]:
+    """{page number: OCR text} for the pages without text that draw an image.
+
+    Nothing is OCRed when OCR is off or cannot run here: a document with some text
+    keeps it (its scanned pages are logged), one with none is refused by the caller.
+
+    Raises:
+        LoadError: more pages to OCR than `options.max_pages` (refused, not cut).
+    """
+    from . import ocr
+
+    if not options.enabled:
+        return {}
+    blank = [i + 1 for i, t in enumerate(texts) if t is not None and not t.strip()]
+    try:
+        wanted = ocr.image_pages(data, blank)
+    except Exception as e:  # pdfium refuses a file pypdf read: treat its pages as blank
+        log.debug("%s: cannot look for scanned pages (%s: %s)", name, type(e).__name__, e)
+        return {}
+    if not wanted:
+        return {}
+    if len(wanted) > options.max_pages:
+        raise LoadError(name, f"the PDF has {len(wanted)} scanned pages to OCR; the limit is {options.max_pages} (SOURCED_OCR_MAX_PAGES): split it into parts and upload those")
+    try:
+        texts = ocr.ocr_pages(data, wanted, lambda: ocr.engine(options), progress)
+    except ocr.OcrUnavailable as e:
+        log.warning("%s: %d scanned page(s) not read: %s", name, len(wanted), e)
+        return {}
+    return {n: clean_text(t).replace("\f", "\n") for n, t in texts.items() if t.strip()}
+
+
+def _why_no_ocr(options: OcrOptions) -> str:
+    """The end of the refusal of a PDF without text: what would make it readable."""
+    from . import ocr
+
+    if not options.enabled:
+        return "OCR is turned off (SOURCED_OCR, SOURCED_OCR_MAX_PAGES); turn it on or run OCR on the file first"
+    reason = ocr.check(options)
+    if reason:
+        return f"OCR cannot run here ({reason})"
+    return "OCR found no text on its pages"
 
 
 def _inflates_past_limit(reader) -> bool:

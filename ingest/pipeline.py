@@ -17,6 +17,7 @@ from .embedder import Embedder
 from .errors import IngestCancelled, LoadError
 from .lexical import chunk_tokens, term_counts
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_NAMES, SUPPORTED_SUFFIXES
+from .ocr import DEFAULT_OCR, OcrOptions
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
 from .types import Chunk
 
@@ -127,6 +128,7 @@ def ingest(
     max_pages: int = DEFAULT_MAX_PAGES,
     parse_timeout_s: float = DEFAULT_TIMEOUT_S,
     parse_memory_mb: int = DEFAULT_MEMORY_MB,
+    ocr: OcrOptions = DEFAULT_OCR,
     names: dict[str, str] | None = None,
     progress: Progress | None = None,
     limits: Limits = Limits(),
@@ -145,6 +147,8 @@ def ingest(
 
     Args:
         max_pages: a longer PDF is skipped with a reason (not cut).
+        ocr: how scanned PDF pages are read (ingest.ocr); their progress is reported
+            per page, and `limits` stop a long OCR too.
         names: optional {path: source name} overrides (the app passes upload names).
         progress: called with (fraction 0..1, message) as work advances.
         limits: passages, time and cancellation (see Limits).
@@ -162,7 +166,11 @@ def ingest(
     report = IngestReport()
     files, report.skipped = collect_files(paths, folders=folders)
     names = names or {}
-    parse = dict(max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s, memory_mb=parse_memory_mb)
+    parse = dict(max_bytes=max_bytes, max_pages=max_pages, timeout_s=parse_timeout_s, memory_mb=parse_memory_mb, ocr=ocr)
+
+    def stop() -> bool:  # asked while a file is parsed: raises IngestCancelled, True when out of time
+        limits.check()
+        return limits.out_of_time()
     with index_store.write_lock(folder, create=create):
         current = index_store.load(folder, embedder.name)
         known = {d["doc_id"]: d["source"] for d in current.documents}
@@ -189,7 +197,8 @@ def ingest(
             freed = {d for d, s in known.items() if s == source}
             room = _room(limits.max_chunks, len(current) - sum(sizes[d] for d in replaced | freed), pending)
             try:
-                pages = load(path, name=source, max_chars=None if room is None else room * chunk_chars, **parse)
+                pages = load(path, name=source, max_chars=None if room is None else room * chunk_chars, **parse, stop=stop,
+                             progress=_ocr_progress(progress, i, len(files), source))
             except LoadError as e:
                 report.skipped.append({"path": str(path), "reason": e.reason})
                 continue
@@ -234,6 +243,11 @@ def ingest(
     report.seconds = time.perf_counter() - t0
     progress(1.0, f"indexed {len(done)} file(s), {len(new_chunks)} chunks")
     return report
+
+
+def _ocr_progress(progress: Progress, i: int, n_files: int, source: str) -> Callable[[int, int], None]:
+    """The OCR of file `i`'s pages as a part of reading the files (the first 30%)."""
+    return lambda done, total: progress(0.3 * (i + done / max(total, 1)) / max(n_files, 1), f"OCR of {source}: page {min(done + 1, total)} of {total}")
 
 
 def _room(max_chunks: int | None, kept: int, pending: list[_File]) -> int | None:

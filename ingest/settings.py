@@ -21,6 +21,9 @@ from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_
 from .index import ANN_THRESHOLD
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
 from .models import DEFAULT_CACHE, DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
+from .ocr import DEFAULT_LANGS as DEFAULT_OCR_LANGS
+from .ocr import DEFAULT_MAX_PAGES as DEFAULT_OCR_MAX_PAGES
+from .ocr import OcrOptions
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 PREFIX = "SOURCED_"
@@ -52,6 +55,9 @@ class Settings:
     max_pages: int = DEFAULT_MAX_PAGES  # a longer PDF is refused, not cut (see ingest.loaders)
     parse_timeout_s: float = DEFAULT_TIMEOUT_S  # wall-clock limit for parsing one file (ingest.sandbox)
     parse_memory_mb: int = DEFAULT_MEMORY_MB  # address-space limit of the parser's child process
+    ocr: str = "auto"  # scanned PDF pages: auto | rapidocr | tesseract | off (ingest.ocr; docs/BENCH.md compares them)
+    ocr_langs: str = DEFAULT_OCR_LANGS  # Tesseract language codes joined by "+", e.g. eng+deu
+    ocr_max_pages: int = DEFAULT_OCR_MAX_PAGES  # a PDF with more pages to OCR is refused, not cut; 0 = no OCR
     # the web app's limits, so that one visitor cannot occupy a public Space (the CLI
     # applies none of them); docs/SECURITY.md
     max_chunks: int = 5000  # passages one collection may hold (the 400-page test manual makes 650)
@@ -94,6 +100,7 @@ class Settings:
 
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
+        self.ocr_options  # ValueError naming a bad ocr, ocr_langs or ocr_max_pages
         for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC)):
             check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
@@ -102,6 +109,10 @@ class Settings:
                      "max_chunks", "max_ingest_s", "max_sessions", "max_sessions_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {name}={getattr(self, name)}")
+
+    @property
+    def ocr_options(self) -> OcrOptions:
+        return OcrOptions(self.ocr, self.ocr_langs, self.ocr_max_pages)
 
     @property
     def reranker_enabled(self) -> bool:
@@ -150,6 +161,7 @@ class Settings:
             "max_pages": self.max_pages,
             "parse_timeout_s": self.parse_timeout_s,
             "parse_memory_mb": self.parse_memory_mb,
+            "ocr": self.ocr_options,
             "ann": self.ann,
             "ann_threshold": self.ann_threshold,
         }

@@ -132,14 +132,17 @@ class Models:
 
 def collection_settings(settings: Settings, folder: str | Path) -> Settings:
     """`settings` with an index folder's own tuned models (rag.tune) wherever the
-    settings leave the choice open: its encoder (Settings.for_index), and its reranker,
-    at its calibrated weight, when no other reranker is configured.
+    settings leave the choice open: its encoder (Settings.for_index), its calibrated
+    fusion when the settings keep the default one, and its reranker, at its calibrated
+    weight, when no other reranker is configured.
 
     Raises:
         ValueError: the tuned encoder the index was built with is gone.
     """
     settings = settings.for_index(folder)
     tuned = index_store.read_manifest(folder).get("tuned") or {}
+    if tuned.get("fusion") and (settings.fusion, settings.bm25_weight, settings.dense_weight) == (Settings.fusion, Settings.bm25_weight, Settings.dense_weight):
+        settings = settings.replace(**tuned["fusion"])
     if tuned.get("reranker") and settings.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():
         return settings.replace(reranker=tuned["reranker"], rerank_weight=tuned.get("rerank_weight", 1.0))
     return settings

@@ -60,3 +60,20 @@ def write_pdf(path: str | Path, pages: list[str], *, password: str | None = None
         with open(path, "wb") as f:
             writer.write(f)
     return path
+
+
+def write_scanned_pdf(path: str | Path, source: bytes, pages: list[int] | None = None, dpi: int = 150) -> Path:
+    """An image-only PDF (no text layer, like a scan): the given 1-based pages of the
+    PDF `source`, rendered by pypdfium2 in grey and saved by PIL."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(source)
+    numbers = pages or list(range(1, len(pdf) + 1))
+    images = [pdf[n - 1].render(scale=dpi / 72, grayscale=True).to_pil() for n in numbers]
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=dpi)
+    path = Path(path)
+    path.write_bytes(out.getvalue())
+    return path

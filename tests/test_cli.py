@@ -125,3 +125,23 @@ def test_tune_a_beir_dataset_then_evaluate_with_the_tuned_models(tmp_path, monke
     assert out["queries"] == 2 and 0 <= out["ndcg@10"] <= 1
     assert out["models"] == {"embedder": report["embedder"], "reranker": report["reranker"]}
     assert out["settings"]["rerank_weight"] == report["rerank_weight"]
+
+
+SHARED_PDFS = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "pdfs"
+
+
+@pytest.mark.slow  # real models (OCR, embedder, LLM), in the subprocess
+def test_a_scanned_page_is_indexed_by_ocr_and_its_citation_says_so(tmp_path):
+    source = SHARED_PDFS / "docling-multi_page.pdf"
+    if not source.exists():
+        pytest.skip(f"needs the shared data folder beside the checkout ({source} is absent)")
+    from tests.pdfgen import write_scanned_pdf
+
+    scan = write_scanned_pdf(tmp_path / "word-processor-scan.pdf", source.read_bytes(), pages=[1], dpi=200)
+    report = json.loads(run("ingest", str(scan), "--index", str(tmp_path / "idx"), "--json").stdout)
+    assert report["skipped"] == [] and report["added"][0]["pages"] == 1
+    out = json.loads(run("rag", "ask", "--index", str(tmp_path / "idx"), "--json", "In which year did Christopher Latham Sholes patent the typewriter?").stdout)
+    assert out["answerable"], out
+    assert "1868" in out["answer"], out["answer"]
+    assert out["citations"] and all(c["ocr"] is True for c in out["citations"]), out["citations"]
+    assert all(c["source"] == "word-processor-scan.pdf" and c["page"] == 1 for c in out["citations"])

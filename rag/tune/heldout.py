@@ -5,7 +5,9 @@ A change is adopted only when its mean per-question nDCG@10 gain exceeds its own
 standard error: a gain within the noise of a few dozen synthetic questions is no
 evidence (on squad-a, 19 held-out LLM questions showed +0.003 for an encoder that
 lost 0.023 on real questions). A reranker is mixed with the fused score at the
-weight (rag.rerank.mix_order) that does best on the same questions.
+weight (rag.rerank.mix_order) that does best on the same questions, and the fusion of
+BM25 and dense search is calibrated on them too (`calibrate_fusion`): a fixed mix that
+clearly beats the query-adaptive default on this collection's questions replaces it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from .progress import Tracker
 from .triples import Example
 
 RERANK_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# The fusions a tuned collection may adopt instead of the default (the first): a few
+# fixed z-score mixes from BM25-leaning to dense-leaning, and plain RRF. A short list
+# on purpose: each candidate is one more chance for noise to look like a gain.
+FUSION_CANDIDATES = (
+    {"fusion": "adaptive", "bm25_weight": 1.0, "dense_weight": 1.0},
+    {"fusion": "zscore", "bm25_weight": 0.7, "dense_weight": 0.3},
+    {"fusion": "zscore", "bm25_weight": 0.5, "dense_weight": 0.5},
+    {"fusion": "zscore", "bm25_weight": 0.3, "dense_weight": 0.7},
+    {"fusion": "zscore", "bm25_weight": 0.1, "dense_weight": 0.9},
+    {"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0},
+)
 FEW_HELDOUT = 10  # below this, the verdict warns that only a large gain can show
 
 
@@ -68,6 +81,33 @@ def clearly_better(new: list[float], old: list[float]) -> dict:
     return {"gain": round(gain, 4), "standard_error": round(se, 4), "adopt": bool(new) and gain > 0 and gain > se}
 
 
+def fusion_label(choice: dict) -> str:
+    """'adaptive', 'rrf' or 'z-score 0.3/0.7' (BM25 / dense weights)."""
+    if choice["fusion"] == "zscore":
+        return f"z-score {choice['bm25_weight']:g}/{choice['dense_weight']:g}"
+    return choice["fusion"]
+
+
+def calibrate_fusion(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, tracker: Tracker | None = None) -> dict:
+    """Hybrid nDCG@10 of the held-out questions under each of FUSION_CANDIDATES; the best
+    is adopted only when it clearly beats the default (the first candidate)."""
+    if not qrels:
+        return {}
+    tracker = tracker or Tracker()
+    retrievers = retrievers_for(index, QueryVectors(embedder, list(qrels)), settings)
+    rows = []
+    for n, choice in enumerate(FUSION_CANDIDATES):
+        tracker.update(n / len(FUSION_CANDIDATES), f"calibrating fusion on {len(qrels)} held-out questions ({fusion_label(choice)})")
+        chosen = settings.replace(**choice)
+        rows.append([_scores([h.chunk.chunk_id for h in search(retrievers, q, 10, "hybrid", chosen)[0]], rel)[0] for q, rel in qrels.items()])
+    best = max(range(len(rows)), key=lambda i: sum(rows[i]))  # ties: the earlier, the default first
+    return {
+        "fusion": FUSION_CANDIDATES[best],
+        "ndcg@10_by_fusion": {fusion_label(c): round(sum(r) / len(r), 4) for c, r in zip(FUSION_CANDIDATES, rows)},
+        "versus_default": clearly_better(rows[best], rows[0]),
+    }
+
+
 def calibrate_rerank(qrels: dict[str, dict[str, int]], index: Index, embedder: Embedder, settings: Settings, reranker, tracker: Tracker | None = None) -> dict:
     """Score each held-out question's fused top `rerank_depth` once, then find the mix
     weight with the best nDCG@10 and compare it with hybrid search alone."""
@@ -107,9 +147,13 @@ def verdict(report: dict) -> str:
     hybrid, reranked = calibration["hybrid"]["ndcg@10"], calibration["rerank"]["ndcg@10"]
     searched = "the tuned encoder's hybrid search" if report["adopt_embedder"] else "hybrid search"
     lines.append(f"The trained reranker was {_adopted(calibration['versus_hybrid'])}: mixed in at weight {calibration['weight']}, it moved {searched} from nDCG@10 {hybrid:.3f} to {reranked:.3f} ({_reason(calibration['versus_hybrid'])}).")
+    fusion = report.get("fusion_calibration") or {}
+    if fusion and fusion["fusion"] != FUSION_CANDIDATES[0]:
+        label, scores = fusion_label(fusion["fusion"]), fusion["ndcg@10_by_fusion"]
+        lines.append(f"Fusion {label} was {_adopted(fusion['versus_default'])} over the adaptive default: nDCG@10 {scores[fusion_label(FUSION_CANDIDATES[0])]:.3f} → {scores[label]:.3f} ({_reason(fusion['versus_default'])}).")
     if n < FEW_HELDOUT:
         lines.append(f"Only {n} questions were held out, too few to tell a small gain from noise.")
-    if report["adopt_embedder"] or report["adopt_reranker"]:
+    if report["adopt_embedder"] or report["adopt_reranker"] or report.get("adopt_fusion"):
         lines.append("Searches use what was adopted from now on.")
     else:
         lines.append("The collection is unchanged: searches work as before.")

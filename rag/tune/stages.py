@@ -39,7 +39,7 @@ from ..generate import focus, neutralise
 from ..pipeline import Models, collection_settings, search
 from ..rerank import CrossEncoderReranker
 from ..retrievers import retrievers_for
-from .heldout import calibrate_rerank, clearly_better, heldout_qrels, search_heldout
+from .heldout import calibrate_fusion, calibrate_rerank, clearly_better, heldout_qrels, search_heldout
 from .progress import Tracker, plan
 from .train import TrainConfig, train
 from .triples import ORIGINS, Example, cloze_examples, judged_from_jsonl, llm_examples, load_examples, save_examples, split_heldout, with_negatives
@@ -235,16 +235,23 @@ def _train_both(index: Index, train_set: list[Example], settings: Settings, opti
 
 def _judge(qrels: dict, before: dict, index, base_embedder, tuned_index, tuned_embedder, settings, folder: Path, tracker: Tracker, spans: dict) -> dict:
     """The held-out check (rag.tune.heldout): adopt the encoder if hybrid search with it is
-    clearly better, and the reranker (at its calibrated weight) if it clearly beats
+    clearly better, a fixed fusion if it clearly beats the adaptive default with the
+    encoder chosen, and the reranker (at its calibrated weight) if it clearly beats
     the hybrid search it reorders."""
     tracker.stage(*spans["check_encoder"], "checking the tuned encoder on the held-out questions")
     after = search_heldout(qrels, tuned_index, tuned_embedder, settings, tracker)
     encoder = clearly_better(after["hybrid_per_question"], before["hybrid_per_question"]) if qrels else {}
     adopt_embedder = bool(encoder) and encoder["adopt"]
     live_index, live_embedder = (tuned_index, tuned_embedder) if adopt_embedder else (index, base_embedder)
+    fusion = calibrate_fusion(qrels, live_index, live_embedder, settings, tracker)
+    adopt_fusion = bool(fusion) and fusion["versus_default"]["adopt"]
+    live = settings.replace(**fusion["fusion"]) if adopt_fusion else settings
     tracker.stage(*spans["check_reranker"], "loading the trained reranker")
-    calibration = calibrate_rerank(qrels, live_index, live_embedder, settings, CrossEncoderReranker(str(folder / "reranker" / "model")), tracker)
+    calibration = calibrate_rerank(qrels, live_index, live_embedder, live, CrossEncoderReranker(str(folder / "reranker" / "model")), tracker)
     return {
+        "fusion_calibration": fusion,
+        "adopt_fusion": adopt_fusion,
+        "fusion": fusion["fusion"] if adopt_fusion else None,
         "heldout_after": {"dense": after["dense"], "hybrid": after["hybrid"], "rerank": calibration["rerank"]} if calibration else {},
         "rerank_calibration": calibration,
         "rerank_weight": calibration.get("weight", 1.0),
@@ -329,6 +336,7 @@ def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, g
             "embedder": report["embedder"] if tuned is not None else None,
             "reranker": report["reranker"] if report["adopt_reranker"] else None,
             "rerank_weight": report["rerank_weight"],
+            "fusion": report.get("fusion"),
             "report": str(Path(report["folder"]) / "report.json"),
         }
         store.save(updated, folder, ann=ann[0], ann_threshold=ann[1])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from ingest import loaders
+from ingest.ocr import OcrOptions
 from ingest.pdftext import join_split_words, key, mask, repair, word_counts
 
+from ..pdfgen import write_pdf
+
+OFF = OcrOptions(engine="off")
 HEADER = "Official - Subject to Final Review"
 WORDS = ("agency statute notice address counsel period honor record filing deadline court petition "
          "review hearing witness evidence motion appeal order judgment").split()
@@ -25,6 +30,24 @@ def transcript(n_pages: int = 3, lines: int = 12) -> list[str]:
         body = [f"{i} {text}" for i, text in enumerate(BODY[p - 1], start=1)]
         pages.append("\n".join([HEADER, *body, f"Alderson Reporting Company {p}"]))
     return pages
+
+
+def test_a_three_page_transcript_loses_its_header_footer_and_gutter_but_no_body_text(tmp_path):
+    pdf = write_pdf(tmp_path / "t.pdf", transcript())
+    pages = loaders.load(pdf, ocr=OFF)
+    assert len(pages) == 3
+    for page, body in zip(pages, BODY):
+        assert HEADER not in page.text and "Alderson Reporting Company" not in page.text
+        assert page.text.strip("\n").split("\n") == body, "every body line kept, without its line number"
+
+
+def test_a_body_line_that_resembles_a_header_but_appears_once_stays(tmp_path):
+    pages = transcript()
+    pages[1] = pages[1].replace(BODY[1][0], "Official - Subject to Final Review of the agency is what we ask.", 1)
+    pages.insert(2, "Official - Subject to a later vote\nThe committee met on Tuesday to discuss the budget in detail.")
+    out = [p.text for p in loaders.load(write_pdf(tmp_path / "t.pdf", pages), ocr=OFF)]
+    assert "Official - Subject to Final Review of the agency is what we ask." in out[1]
+    assert out[2].startswith("Official - Subject to a later vote"), "a once-only line at the top of a page is not a header"
 
 
 def test_repair_takes_header_footer_and_line_numbers_off_transcript_pages():

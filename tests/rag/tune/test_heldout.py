@@ -60,3 +60,36 @@ def test_a_verdict_on_few_held_out_questions_says_so():
 def test_without_held_out_questions_nothing_is_adopted_blind():
     empty = {"examples": {"heldout": 0}, "heldout_before": {}, "heldout_after": {}, "encoder_versus_untuned": {}, "rerank_calibration": {}, "adopt_embedder": False, "adopt_reranker": False}
     assert verdict(empty).startswith("Nothing was adopted: no questions were held out")
+
+
+def test_an_adopted_fusion_is_explained_and_the_default_is_not_mentioned():
+    from rag.tune.heldout import FUSION_CANDIDATES
+
+    tuned = report((0.61, 0.60, 0.02), (0.61, 0.61, 0.01))
+    z = {"fusion": "zscore", "bm25_weight": 0.1, "dense_weight": 0.9}
+    tuned["fusion_calibration"] = {"fusion": z, "ndcg@10_by_fusion": {"adaptive": 0.61, "z-score 0.1/0.9": 0.66}, "versus_default": _check(0.05, 0.01)}
+    tuned["adopt_fusion"] = True
+    text = verdict(tuned)
+    assert "Fusion z-score 0.1/0.9 was adopted over the adaptive default: nDCG@10 0.610 → 0.660 (+0.050, more than its standard error of 0.010)." in text
+    assert text.endswith("Searches use what was adopted from now on.")
+    tuned["fusion_calibration"] = {"fusion": FUSION_CANDIDATES[0], "ndcg@10_by_fusion": {"adaptive": 0.61}, "versus_default": _check(0.0, 0.0)}
+    tuned["adopt_fusion"] = False
+    assert "Fusion" not in verdict(tuned) and verdict(tuned).endswith("The collection is unchanged: searches work as before.")
+
+
+def test_fusion_is_calibrated_on_the_held_out_questions(hash_index, hash_embedder):
+    from ingest import index as store
+    from ingest.settings import Settings
+    from rag.tune.heldout import FUSION_CANDIDATES, calibrate_fusion, fusion_label
+
+    index = store.load(hash_index, hash_embedder.name)
+    by_text = {c.chunk_id: c.text for c in index.chunks}
+    leave = next(cid for cid, t in by_text.items() if "27 days" in t)
+    acid = next(cid for cid, t in by_text.items() if "citric acid" in t)
+    qrels = {"how many days of annual leave": {leave: 1}, "which acid is used": {acid: 1}}
+    result = calibrate_fusion(qrels, index, hash_embedder, Settings.from_env({}))
+    assert list(result["ndcg@10_by_fusion"]) == [fusion_label(c) for c in FUSION_CANDIDATES]
+    best = max(result["ndcg@10_by_fusion"].values())
+    assert result["ndcg@10_by_fusion"][fusion_label(result["fusion"])] == best
+    assert result["versus_default"]["adopt"] is False, "two questions cannot show a gain beyond noise"
+    assert calibrate_fusion({}, index, hash_embedder, Settings.from_env({})) == {}

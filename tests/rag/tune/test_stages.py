@@ -129,7 +129,7 @@ def test_adopted_models_are_what_the_collection_then_uses(guide_index, tmp_path,
     adopt(folder, report, reembed(index, Renamed(), progress=False), minilm.name, index.generation)
     manifest = store.read_manifest(folder)
     assert manifest["embedder"] == minilm.name + "-tuned" and manifest["generation"] == index.generation + 1
-    assert manifest["tuned"] == {"from": minilm.name, "embedder": minilm.name + "-tuned", "reranker": str(tmp_path / "ce"), "rerank_weight": 0.3, "report": str(tmp_path / "report.json")}
+    assert manifest["tuned"] == {"from": minilm.name, "embedder": minilm.name + "-tuned", "reranker": str(tmp_path / "ce"), "rerank_weight": 0.3, "fusion": None, "report": str(tmp_path / "report.json")}
 
     with pytest.raises(ValueError, match="changed while tuning"):
         adopt(folder, report, None, minilm.name, index.generation)
@@ -160,6 +160,17 @@ def test_settings_adopt_a_collections_tuned_models_only_where_the_choice_is_open
     encoder.rmdir()
     with pytest.raises(ValueError, match="tuned encoder that is gone"):
         collection_settings(default, folder)
+
+
+def test_a_collections_calibrated_fusion_replaces_only_the_default_fusion(tmp_path):
+    from ingest.index import Index, save
+    from rag.pipeline import collection_settings
+
+    folder = tmp_path / "index"
+    save(Index(embedder=DEFAULT_EMBEDDER, dim=4, tuned={"from": DEFAULT_EMBEDDER, "fusion": {"fusion": "zscore", "bm25_weight": 0.1, "dense_weight": 0.9}}), folder)
+    chosen = collection_settings(Settings.from_env({}), folder)
+    assert (chosen.fusion, chosen.bm25_weight, chosen.dense_weight) == ("zscore", 0.1, 0.9)
+    assert collection_settings(Settings.from_env({}, fusion="rrf"), folder).fusion == "rrf", "an explicit choice wins"
 
 
 def test_only_a_gain_beyond_its_noise_is_adopted():
