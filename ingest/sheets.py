@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import LoadError
@@ -116,6 +117,12 @@ def load_xlsx(data: bytes, name: str, *, max_pages: int) -> list[Page]:
         import defusedxml  # noqa: F401  (openpyxl uses it for the sheets' XML when it is installed)
     except ImportError:
         raise LoadError(name, "Excel files are read only with defusedxml installed (pip install defusedxml)") from None
+    with warnings.catch_warnings():  # openpyxl warns of each extension it skips (data validation, ...): noise for a user
+        warnings.simplefilter("ignore")
+        return _read_workbook(openpyxl, data, name, max_pages)
+
+
+def _read_workbook(openpyxl, data: bytes, name: str, max_pages: int) -> list[Page]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_vba=False, keep_links=False)
     except (LoadError, MemoryError):
