@@ -247,6 +247,7 @@ def bench_search(data: Path, rows: list[str], sizes: list[int], embedder, cross_
             if mode == "hybrid" and n == 100_000:
                 target = f"p50 < {TARGETS['hybrid_100k_p50_ms']:.0f} ms {'✅' if p50 < TARGETS['hybrid_100k_p50_ms'] else '❌'}"
             rows.append(f"| {mode} search, {n:,} chunks (incl. query embedding where dense) | p50 {p50:.1f} ms, p95 {p95:.1f} ms | {target} | {label}: p50 {b50:.1f} ms, p95 {b95:.1f} ms | ×{b50 / p50:.1f} |")
+        fusion_row(rows, retrievers, settings, q, n)
         if reranker is not None:
             ours = timed(lambda x: search(retrievers, x, 5, "rerank", settings, reranker), q[:6])
             p50, p95 = percentiles(ours)
@@ -254,6 +255,27 @@ def bench_search(data: Path, rows: list[str], sizes: list[int], embedder, cross_
             rows.append(f"| hybrid + rerank {settings.rerank_depth} (tiny cross-encoder, meaningless scores), {n:,} chunks | p50 {p50:.0f} ms, p95 {p95:.0f} ms | | hybrid without rerank: p50 {b50:.1f} ms | rerank costs {p50 - b50:.0f} ms |")
         del index, tokens, okapi, bm25, dense, retrievers
     return found
+
+
+def fusion_row(rows: list[str], retrievers: dict, settings, queries: list[tuple[str]], n: int) -> None:
+    """What the adaptive default's per-query evidence (rarest term, language, standouts)
+    costs over z-score fusion at fixed weights: both hybrid searches, interleaved, same queries."""
+    from ingest.language import language_of
+    from rag.pipeline import search
+
+    def fresh(query: str):  # every query new to the language detector's cache, as in use
+        language_of.cache_clear()
+        return search(retrievers, query, 5, "hybrid", settings)
+
+    fixed = settings.replace(fusion="zscore")
+    adaptive, zscore = [], []
+    for _ in range(3):  # interleaved rounds, so that load on the machine hits both alike
+        adaptive += timed(fresh, queries)
+        zscore += timed(lambda x: search(retrievers, x, 5, "hybrid", fixed), queries)
+    a50, a95 = percentiles(adaptive)
+    z50, z95 = percentiles(zscore)
+    ok = "✅" if a50 - z50 <= 2.0 else "❌"
+    rows.append(f"| adaptive fusion ({settings.fusion}) vs fixed z-score, {n:,} chunks | p50 {a50:.1f} ms, p95 {a95:.1f} ms | adds ≤ 2 ms {ok} | z-score 1:1: p50 {z50:.1f} ms, p95 {z95:.1f} ms | adds {a50 - z50:+.2f} ms at p50 |")
 
 
 def tiny_cross_encoder(folder: Path) -> str:

@@ -31,11 +31,13 @@ from rag.pipeline import Models  # noqa: E402
 import data_folder  # noqa: E402  (bench/, beside this script)
 import sections  # noqa: E402
 
-DATASETS = ["scifact", "cranfield", "squad-a"]
+DATASETS = ["scifact", "cranfield", "squad-a", "dbpedia-entity-5k"]  # BM25-friendly and dense-friendly collections alike
 PUBLISHED = {  # nDCG@10 from ../shared/data/README.md
     "scifact": {"bm25": "0.665–0.687", "dense": "0.645", "rerank": "0.688 (BM25 top-100 + ms-marco cross-encoder)"},
 }
 FUSIONS = [  # (label, settings overrides)
+    ("adaptive (weights per query)", dict(fusion="adaptive")),
+    ("z-score, 1:1", dict(fusion="zscore", bm25_weight=1.0, dense_weight=1.0)),
     ("RRF k=60, 1:1", dict(fusion="rrf", rrf_k=60)),
     ("RRF k=10, 1:1", dict(fusion="rrf", rrf_k=10)),
     ("RRF k=60, bm25 0.3 / dense 0.7", dict(fusion="rrf", rrf_k=60, bm25_weight=0.3, dense_weight=0.7)),
@@ -57,6 +59,8 @@ HEADER = "| | nDCG@10 | Recall@10 | Recall@100 | MRR@10 | ms/query | note |\n|--
 
 
 def fusion_label(s: Settings) -> str:
+    if s.fusion == "adaptive":
+        return "adaptive (z-score, weights per query: rag.fusion.adaptive_weights)"
     if s.fusion == "rrf":
         return f"RRF k={s.rrf_k}, weights bm25 {s.bm25_weight} / dense {s.dense_weight}"
     return f"{'z-score' if s.fusion == 'zscore' else 'min-max'} normalised scores, weights bm25 {s.bm25_weight} / dense {s.dense_weight}"
@@ -253,7 +257,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/tune_report.py", "bench/multiturn.py"])
+    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -91,8 +91,10 @@ class Settings:
     deadline_s: float = 60.0  # wall-clock limit for one answer
     max_question_chars: int = 2000
     # evidence gate (rag/gate.py), calibrated on data by bench/calibrate_gate.py (docs/GATE.md)
-    gate_threshold: float = 0.57  # dense cosine + weight x key-word coverage must reach this
-    gate_coverage_weight: float = 0.3
+    # dense cosine + weight x key-word coverage must reach the threshold; empty = the values
+    # calibrated for the embedder (rag.gate.CALIBRATED), key-word coverage alone without them
+    gate_threshold: float | None = None
+    gate_coverage_weight: float | None = None
     gate_min_coverage: float = 0.55  # BM25-only search: share of key words a passage must hold
     gate_min_rerank: float | None = None  # set after calibrating a reranker's scale
     # where models and caches go

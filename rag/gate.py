@@ -8,8 +8,10 @@ top passage contains. A question is answered when
 
     dense + coverage_weight x coverage >= threshold
 
-and, where no dense score exists (BM25-only search), when coverage alone reaches
-`min_coverage`. With a reranker loaded, its top score must also reach
+and, where no dense score exists (BM25-only search) or no threshold is known for the
+embedder, when coverage alone reaches `min_coverage`. A cosine's scale belongs to its
+embedder (MiniLM's unrelated passages score ~0.2, an e5 model's ~0.7), so the threshold
+and weight come from `CALIBRATED` for the embedder in use unless settings give them. With a reranker loaded, its top score must also reach
 `min_rerank` when that is set (a reranker's scale is its own; calibrate it first).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.lexical import tokenize
+from ingest.models import DEFAULT_EMBEDDER
 
 from .types import Hit
 
@@ -43,21 +46,37 @@ def dense_evidence(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
+# Thresholds measured per embedder by bench/calibrate_gate.py (docs/GATE.md).
+CALIBRATED = {
+    DEFAULT_EMBEDDER: {"threshold": 0.57, "coverage_weight": 0.3},
+    "all-MiniLM-L6-v2": {"threshold": 0.57, "coverage_weight": 0.3},
+}
+DEFAULT_COVERAGE_WEIGHT = 0.3
+
+
+def calibration(embedder: str) -> dict:
+    """The gate's calibrated threshold and coverage weight for an embedder id ({} when unknown)."""
+    return CALIBRATED.get(embedder, {})
+
+
 def options(settings) -> dict:
-    """The keyword arguments of `decide` that settings (ingest.settings.Settings) choose."""
+    """The keyword arguments of `decide` that settings (ingest.settings.Settings) choose:
+    their own threshold and weight, else the embedder's calibrated ones (threshold None:
+    none known, coverage decides)."""
+    known = calibration(settings.embedder)
     return {
-        "threshold": settings.gate_threshold,
-        "coverage_weight": settings.gate_coverage_weight,
+        "threshold": settings.gate_threshold if settings.gate_threshold is not None else known.get("threshold"),
+        "coverage_weight": settings.gate_coverage_weight if settings.gate_coverage_weight is not None else known.get("coverage_weight", DEFAULT_COVERAGE_WEIGHT),
         "min_coverage": settings.gate_min_coverage,
         "min_rerank": settings.gate_min_rerank,
     }
 
 
-def decide(query: str, hits: list[Hit], *, threshold: float, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
+def decide(query: str, hits: list[Hit], *, threshold: float | None, coverage_weight: float, min_coverage: float, min_rerank: float | None = None) -> Verdict:
     if not hits:
         return Verdict(False, 0.0, "no passage matched the question")
     coverage = query_coverage(query, hits)
-    dense = dense_evidence(hits)
+    dense = dense_evidence(hits) if threshold is not None else None
     if dense is None:
         evidence, needed, what = coverage, min_coverage, f"the best passages contain {coverage:.0%} of the question's key words"
     else:

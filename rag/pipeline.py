@@ -133,14 +133,18 @@ class Models:
 def collection_settings(settings: Settings, folder: str | Path) -> Settings:
     """`settings` with an index folder's own tuned models (rag.tune) wherever the
     settings leave the choice open: its encoder (Settings.for_index), its calibrated
-    fusion when the settings keep the default one, and its reranker, at its calibrated
-    weight, when no other reranker is configured.
+    fusion when the settings keep the default one, its reranker, at its calibrated
+    weight, when no other reranker is configured, and for a tuned encoder the evidence
+    gate's thresholds of the encoder it was tuned from (until it is calibrated itself).
 
     Raises:
         ValueError: the tuned encoder the index was built with is gone.
     """
     settings = settings.for_index(folder)
     tuned = index_store.read_manifest(folder).get("tuned") or {}
+    if tuned.get("embedder") and settings.embedder == tuned["embedder"] and settings.gate_threshold is None:
+        # no gate calibration of its own yet: the encoder it was tuned from lends its thresholds
+        settings = settings.replace(**{f"gate_{k}": v for k, v in gate.calibration(tuned.get("from", "")).items()})
     if tuned.get("fusion") and (settings.fusion, settings.bm25_weight, settings.dense_weight) == (Settings.fusion, Settings.bm25_weight, Settings.dense_weight):
         settings = settings.replace(**tuned["fusion"])
     if tuned.get("reranker") and settings.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():

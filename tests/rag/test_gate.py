@@ -155,3 +155,34 @@ def test_options_are_the_settings_gate_fields():
 
     s = Settings(gate_threshold=0.4, gate_coverage_weight=0.2, gate_min_coverage=0.7, gate_min_rerank=1.5)
     assert options(s) == {"threshold": 0.4, "coverage_weight": 0.2, "min_coverage": 0.7, "min_rerank": 1.5}
+
+
+def test_thresholds_follow_the_embedder_and_an_uncalibrated_one_leaves_coverage_to_decide():
+    from ingest.settings import Settings
+    from rag.gate import options
+
+    minilm = options(Settings())
+    assert (minilm["threshold"], minilm["coverage_weight"]) == (0.57, 0.3), "docs/GATE.md's calibration of the default embedder"
+    other = options(Settings(embedder="intfloat/multilingual-e5-small"))
+    assert other["threshold"] is None, "an e5 cosine is not on MiniLM's scale"
+    assert options(Settings(embedder="intfloat/multilingual-e5-small", gate_threshold=0.8))["threshold"] == 0.8, "a setting wins"
+    high_cosine = [hit(QUARTER, 0.95)]  # 1 of 4 key words: an uncalibrated cosine must not carry it
+    assert gate(high_cosine, threshold=0.5).answerable
+    verdict = gate(high_cosine, threshold=None, min_coverage=0.5)
+    assert not verdict.answerable and "key words" in verdict.reason
+    assert gate([hit(ALL, 0.1)], threshold=None).answerable
+
+
+def test_a_tuned_encoder_keeps_the_gate_of_the_encoder_it_was_tuned_from(tmp_path):
+    from ingest.index import Index, save
+    from ingest.models import DEFAULT_EMBEDDER
+    from ingest.settings import Settings
+    from rag.gate import options
+    from rag.pipeline import collection_settings
+
+    encoder = tmp_path / "enc"
+    encoder.mkdir()
+    save(Index(embedder=str(encoder), dim=4, tuned={"from": DEFAULT_EMBEDDER, "embedder": str(encoder)}), tmp_path / "index")
+    tuned = collection_settings(Settings(), tmp_path / "index")
+    assert tuned.embedder == str(encoder) and options(tuned)["threshold"] == 0.57
+    assert options(collection_settings(Settings(gate_threshold=0.6), tmp_path / "index"))["threshold"] == 0.6
