@@ -84,7 +84,7 @@ def test_rapidocr_language_table_matches_its_bundled_model():
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory):
     d = tmp_path_factory.mktemp("scan")
-    text = write_pdf(d / "text.pdf", [SENTENCE, "Page two: the warranty lasts four years from the date of purchase.", "The third page names the burner nozzle and its filter."])
+    text = write_pdf(d / "text.pdf", [SENTENCE, "Page two: the warranty lasts four years from the date of purchase.", "A third page."])
     return write_scanned_pdf(d / "scan.pdf", text.read_bytes())
 
 
@@ -141,3 +141,12 @@ def test_the_cli_says_at_start_when_scanned_pages_cannot_be_read(monkeypatch):
     assert ocr_problem(Settings()).startswith("note: scanned PDF pages will not be read: rapidocr: not installed; tesseract: not installed")
     assert ocr_problem(Settings(ocr="tesseract")).startswith("error: OCR cannot run as set (SOURCED_OCR=tesseract")
     assert ocr_problem(Settings(ocr="off")) == ""
+
+
+def test_a_page_is_cropped_to_its_ink_and_a_page_without_ink_is_skipped():
+    from PIL import Image, ImageDraw
+
+    page = Image.new("L", (1000, 1400), 250)
+    ImageDraw.Draw(page).rectangle((300, 500, 420, 530), fill=20)
+    assert ocr.crop_to_ink(page).size == (121 + 80, 31 + 80)
+    assert ocr.crop_to_ink(Image.new("L", (1000, 1400), 128)) is None
