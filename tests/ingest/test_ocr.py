@@ -150,3 +150,19 @@ def test_a_page_is_cropped_to_its_ink_and_a_page_without_ink_is_skipped():
     ImageDraw.Draw(page).rectangle((300, 500, 420, 530), fill=20)
     assert ocr.crop_to_ink(page).size == (121 + 80, 31 + 80)
     assert ocr.crop_to_ink(Image.new("L", (1000, 1400), 128)) is None
+
+
+@pytest.mark.slow  # OCRs three pages in the sandbox (seconds)
+def test_the_sandbox_allows_time_for_each_ocred_page_and_reports_it(scanned, monkeypatch):
+    import time
+
+    from ingest import sandbox
+
+    seen = []
+    t = time.monotonic()
+    pages = sandbox.load(scanned, timeout_s=1, progress=lambda done, total: seen.append((done, total)))
+    assert time.monotonic() - t > 1, "the OCR outlasted the parse limit, so the per-page allowance was used"
+    assert [p.ocr for p in pages] == [True, True, True] and seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    monkeypatch.setattr(sandbox, "OCR_SECONDS_PER_PAGE", 0.0)
+    with pytest.raises(LoadError, match=r"parsing and 3 page\(s\) of OCR took longer than 1 s"):
+        sandbox.load(scanned, timeout_s=1)
