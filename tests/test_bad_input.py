@@ -344,7 +344,10 @@ at most 256 MB unpacked, 10,000 parts, and 100 times their packed size once past
 table (CSV or workbook) may hold 1,000,000 cells and a CSV field 1,000,000 characters
 (`ingest/sheets.py`); HTML deeper than the parser's 256 levels is refused, not cut.
 Macro-enabled files (.docm, .xlsm, .pptm) are read for their text: macros are never
-loaded. Slides and sheets count as pages for `max_pages`. The web app
+loaded. Slides and sheets count as pages for `max_pages`. Scanned PDF pages (an image,
+no text layer) are read by OCR in the same child (`ingest/ocr.py`), each OCRed page adding
+60 s to the parse limit; `ocr_max_pages` 50 — a PDF with more pages to OCR is refused, not
+cut, and with `ocr` off (or no OCR engine installed) a scan is refused saying so. The web app
 also limits each collection to `max_chunks` 5000 passages (a file that would pass it is
 refused whole) and `max_ingest_s` 600 seconds of indexing; the rows with a collection
 limit pass those limits to `ingest` as the app does. Attacks on the app itself
