@@ -136,8 +136,9 @@ class RapidOcrEngine:
             from rapidocr import RapidOCR
         except ImportError as e:
             raise OcrUnavailable(f"rapidocr is not installed ({e}); pip install rapidocr onnxruntime") from e
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        self._ocr = RapidOCR(params={"Global.log_level": "warning"})
+        # "the text detection result is empty" for a page without text is a warning there, not news here
+        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        self._ocr = RapidOCR(params={"Global.log_level": "error"})
 
     def read(self, image) -> str:
         import numpy as np
