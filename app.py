@@ -348,7 +348,7 @@ class Handlers:
             return tab, "Choose a document to remove.", *self.documents(tab)
         with user_errors(), self.using(session):
             embedder = self.models.for_collection(session.folder).embedder.name
-            removed = remove(session.folder, {doc_id}, embedder, self.settings.ann, self.settings.ann_threshold)
+            removed = remove(session.folder, {doc_id}, embedder, self.settings.ann, self.settings.ann_threshold, storage=self.settings.storage())
             _prune_uploads(session, embedder)
         return tab, f"Removed {html.escape(docs[doc_id])} ({plural(removed, 'chunk')}).", *self.documents(tab)
 

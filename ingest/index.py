@@ -320,26 +320,42 @@ def save(index: Index, folder: str | Path, create: bool = True, ann: str = "auto
 def _write_generation(index: Index, folder: Path, kind: str) -> Index:
     import faiss
 
-    existing = _generations(folder)
-    number = max([int(g.split("-")[1]) for g in existing] + [index.generation]) + 1
+    def fill(tmp: Path) -> None:
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for c in index.chunks:
+                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        (tmp / "documents.json").write_text(json.dumps(index.documents, ensure_ascii=False, indent=1), encoding="utf-8")
+        faiss.write_index(build_dense(index.vectors, kind, index.dim), str(tmp / "dense.faiss"))
+        tf = index.tf.tocsr()
+        np.savez(tmp / "lexical.npz", data=tf.data, indices=tf.indices, indptr=tf.indptr, shape=np.array(tf.shape))
+        terms = sorted(index.vocab, key=index.vocab.__getitem__)
+        (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+
+    index.generation = next_generation(folder, index.generation)
+    commit_generation(folder, index.generation, fill, FILES, index.manifest())
+    index.folder = folder
+    return index
+
+
+def next_generation(folder: Path, floor: int = 0) -> int:
+    """The number the next generation of `folder` takes (above every one on disk and `floor`)."""
+    return max([int(g.split("-")[1]) for g in _generations(folder)] + [floor]) + 1
+
+
+def commit_generation(folder: Path, number: int, fill, files: tuple[str, ...], manifest: dict) -> None:
+    """Write generation `number` of `folder` and make it live, atomically: `fill(tmp)`
+    writes `files` into a temporary folder, the manifest gets their sha256, everything
+    is fsynced, renamed into place and CURRENT is swapped by rename. Every backend's
+    collection commits this way (a Milvus collection's record holds only its manifest
+    and documents.json; ingest.milvus)."""
     name = f"gen-{number:06d}"
     tmp = folder / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    index.generation = number
-
-    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c in index.chunks:
-            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-    (tmp / "documents.json").write_text(json.dumps(index.documents, ensure_ascii=False, indent=1), encoding="utf-8")
-    faiss.write_index(build_dense(index.vectors, kind, index.dim), str(tmp / "dense.faiss"))
-    tf = index.tf.tocsr()
-    np.savez(tmp / "lexical.npz", data=tf.data, indices=tf.indices, indptr=tf.indptr, shape=np.array(tf.shape))
-    terms = sorted(index.vocab, key=index.vocab.__getitem__)
-    (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-    manifest = index.manifest() | {"sha256": {n: sha256_file(tmp / n) for n in FILES}}
+    fill(tmp)
+    manifest = manifest | {"generation": number, "sha256": {n: sha256_file(tmp / n) for n in files}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    for n in (*FILES, "manifest.json"):
+    for n in (*files, "manifest.json"):
         _fsync(tmp / n)
     _fsync(tmp)
 
@@ -351,8 +367,6 @@ def _write_generation(index: Index, folder: Path, kind: str) -> Index:
     os.replace(current_tmp, folder / "CURRENT")
     _fsync(folder)
     _prune(folder, keep=name)
-    index.folder = folder
-    return index
 
 
 def _fsync(path: Path) -> None:

@@ -12,10 +12,11 @@ import numpy as np
 
 from . import index as index_store
 from . import language
+from .backends import LOCAL, Storage, backend_for
+from .backends import merge as merge
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, chunk_pages, validate
 from .embedder import Embedder
 from .errors import IngestCancelled, LoadError
-from .lexical import chunk_tokens, term_counts
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from .ocr import DEFAULT_OCR, OcrOptions
 from .sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, load
@@ -136,6 +137,7 @@ def ingest(
     create: bool = True,
     ann: str = "auto",
     ann_threshold: int = index_store.ANN_THRESHOLD,
+    storage: Storage = LOCAL,
 ) -> IngestReport:
     """Add files to the index in `folder` as one new generation.
 
@@ -156,6 +158,8 @@ def ingest(
         create: create `folder` if needed; False (the app) stops with IngestCancelled
             when it is gone, so a deleted session folder is never re-created.
         ann, ann_threshold: which dense index the generation stores (index.choose_kind).
+        storage: the backend a new collection goes to (ingest.backends); an existing
+            one stays where its record says.
 
     Raises:
         IngestCancelled: `limits.cancelled` said so, or `folder` vanished with create=False.
@@ -172,7 +176,8 @@ def ingest(
         limits.check()
         return limits.out_of_time()
     with index_store.write_lock(folder, create=create):
-        current = index_store.load(folder, embedder.name)
+        backend = backend_for(folder, storage)
+        current = backend.load(Path(folder), embedder.name, writing=True)
         known = {d["doc_id"]: d["source"] for d in current.documents}
         sizes = {d["doc_id"]: d["chunks"] for d in current.documents}
         pending: list[_File] = []
@@ -228,16 +233,15 @@ def ingest(
             progress(1.0, "nothing new to index")
             return report
 
-        t = time.perf_counter()
         new_chunks = [c for f in done for c in f.chunks]
-        updated = merge(current, [f.doc for f in done], new_chunks, vectors, embedder, replaced)
-        updated.chunking = {"chunk_words": chunk_words, "overlap_words": overlap_words, "chunk_chars": chunk_chars}
-        report.timings["lexical"] = time.perf_counter() - t
         progress(0.95, "saving the index")
         limits.check()
         t = time.perf_counter()
-        index_store.save(updated, folder, create=create, ann=ann, ann_threshold=ann_threshold)
+        updated = backend.write(Path(folder), current, [f.doc for f in done], new_chunks, vectors, replaced, embedder=embedder.name,
+                                chunking={"chunk_words": chunk_words, "overlap_words": overlap_words, "chunk_chars": chunk_chars},
+                                create=create, ann=ann, ann_threshold=ann_threshold)
         report.timings["save"] = time.perf_counter() - t
+        report.timings.update(backend.timings)  # the local backend splits its lexical statistics from saving
     report.chunks = len(new_chunks)
     report.total_chunks = len(updated)
     report.seconds = time.perf_counter() - t0
@@ -314,49 +318,15 @@ def _embed(embedder: Embedder, chunks: list[Chunk], progress: Callable[[int, int
     return vectors
 
 
-def merge(current, new_docs, new_chunks, vectors, embedder: Embedder, replaced: set[str] = frozenset()):
-    """A new Index: `current` minus `replaced` documents, plus the new ones."""
-    from scipy.sparse import csr_matrix, vstack
-
-    keep = [i for i, c in enumerate(current.chunks) if c.doc_id not in replaced]
-    vocab = dict(current.vocab)
-    new_tf = term_counts(chunk_tokens(new_chunks), vocab)
-    old_tf = current.tf[keep] if len(current.chunks) else csr_matrix((0, 0), dtype=np.float32)
-    old_tf = csr_matrix((old_tf.data, old_tf.indices, old_tf.indptr), shape=(len(keep), len(vocab)))
-    old_vectors = current.vectors[keep] if len(current.chunks) else np.zeros((0, vectors.shape[1]), np.float32)
-    return index_store.Index(
-        embedder=embedder.name,
-        dim=int(vectors.shape[1]),
-        chunks=[current.chunks[i] for i in keep] + list(new_chunks),
-        documents=[d for d in current.documents if d["doc_id"] not in replaced] + new_docs,
-        vectors=np.vstack([old_vectors, vectors]).astype(np.float32),
-        tf=vstack([old_tf, new_tf]).tocsr(),
-        vocab=vocab,
-        chunking=current.chunking,
-        tuned=current.tuned,
-        generation=current.generation,
-    )
-
-
-def remove(folder: str | Path, doc_ids: set[str], embedder_name: str, ann: str = "auto", ann_threshold: int = index_store.ANN_THRESHOLD) -> int:
-    """Remove documents (their chunks leave both indexes); returns chunks removed."""
+def remove(folder: str | Path, doc_ids: set[str], embedder_name: str, ann: str = "auto", ann_threshold: int = index_store.ANN_THRESHOLD,
+           storage: Storage = LOCAL) -> int:
+    """Remove documents (their chunks leave both indexes, on whichever backend holds
+    the collection); returns chunks removed."""
     with index_store.write_lock(folder):
-        current = index_store.load(folder, embedder_name)
-        keep = [i for i, c in enumerate(current.chunks) if c.doc_id not in doc_ids]
-        removed = len(current.chunks) - len(keep)
-        if not removed and not (current.doc_ids & doc_ids):
+        backend = backend_for(folder, storage)
+        current = backend.load(Path(folder), embedder_name, writing=True)
+        removed = sum(d["chunks"] for d in current.documents if d["doc_id"] in doc_ids)
+        if not (current.doc_ids & doc_ids):
             return 0
-        updated = index_store.Index(
-            embedder=current.embedder,
-            dim=current.dim,
-            chunks=[current.chunks[i] for i in keep],
-            documents=[d for d in current.documents if d["doc_id"] not in doc_ids],
-            vectors=current.vectors[keep],
-            tf=current.tf[keep],
-            vocab=current.vocab,
-            chunking=current.chunking,
-            tuned=current.tuned,
-            generation=current.generation,
-        )
-        index_store.save(updated, folder, ann=ann, ann_threshold=ann_threshold)
+        backend.write(Path(folder), current, [], [], None, doc_ids, embedder=current.embedder, ann=ann, ann_threshold=ann_threshold)
         return removed

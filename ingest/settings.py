@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
+from .backends import BACKENDS, Storage
 from .index import ANN_THRESHOLD
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
 from .models import DEFAULT_CACHE, DEFAULT_EMBEDDER, DEFAULT_LLM, DEFAULT_RERANKER
@@ -78,7 +79,7 @@ class Settings:
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
-    ann: str = "auto"  # auto | flat | hnsw: exact search below ann_threshold vectors
+    ann: str = "auto"  # auto | flat | hnsw: exact search below ann_threshold vectors (on Milvus: the dense index a new collection gets, FLAT unless hnsw)
     ann_threshold: int = ANN_THRESHOLD
     rerank_depth: int = 30  # fused candidates the cross-encoder reads
     rerank_weight: float = 1.0  # the cross-encoder's share against the fused score (1: it alone; rag.tune calibrates its own)
@@ -97,13 +98,17 @@ class Settings:
     gate_coverage_weight: float | None = None
     gate_min_coverage: float = 0.55  # BM25-only search: share of key words a passage must hold
     gate_min_rerank: float | None = None  # set after calibrating a reranker's scale
+    # storage (ingest.backends): where a NEW collection is kept; an existing one stays where its record says
+    backend: str = "local"  # local | milvus
+    milvus_uri: str = ""  # a Milvus Lite file path, or http(s)://host:19530; empty = a Lite file inside each index folder
+    milvus_token: str = ""  # a Milvus server's "user:password" or API key (never written to disk)
     # where models and caches go
     cache: str = str(DEFAULT_CACHE)
 
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
         self.ocr_options  # ValueError naming a bad ocr, ocr_langs or ocr_max_pages
-        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC)):
+        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC), ("backend", BACKENDS)):
             check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
@@ -115,6 +120,10 @@ class Settings:
     @property
     def ocr_options(self) -> OcrOptions:
         return OcrOptions(self.ocr, self.ocr_langs, self.ocr_max_pages)
+
+    def storage(self) -> Storage:
+        """The backend these settings choose for a new collection (ingest.backends)."""
+        return Storage(self.backend, self.milvus_uri, self.milvus_token)
 
     @property
     def reranker_enabled(self) -> bool:
@@ -166,6 +175,7 @@ class Settings:
             "ocr": self.ocr_options,
             "ann": self.ann,
             "ann_threshold": self.ann_threshold,
+            "storage": self.storage(),
         }
 
     def for_index(self, folder: str | Path) -> "Settings":

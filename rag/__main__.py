@@ -110,7 +110,7 @@ def _eval(args) -> int:
     from ingest.settings import Settings
 
     from .eval.datasets import load_dataset
-    from .eval.retrieval import corpus_index, evaluate
+    from .eval.retrieval import corpus_index, evaluate, stored_corpus
     from .pipeline import Models
 
     settings = Settings.from_env(
@@ -123,12 +123,13 @@ def _eval(args) -> int:
     go_offline_if_unreachable()
     dataset = load_dataset(args.dataset, args.split)
     models = Models(settings)
-    index = corpus_index(dataset, models.embedder, settings.cache, progress=sys.stderr.isatty() or not args.json)
+    index = stored_corpus(corpus_index(dataset, models.embedder, settings.cache, progress=sys.stderr.isatty() or not args.json), settings, f"{dataset.name}-{args.split}")
     reranker = models.reranker if mode == "rerank" else None
     if mode == "rerank" and reranker is None:
         print(f"note: {models.reranker_reason}", file=sys.stderr)
     result = evaluate(dataset, index, models.embedder, settings, mode, reranker=reranker, limit=args.limit)
     result["split"] = args.split
+    result["backend"] = settings.backend
     result["settings"] = {k: getattr(settings, k) for k in ("fusion", "rrf_k", "depth", "bm25_weight", "dense_weight", "rerank_depth", "rerank_weight")}
     result["models"] = {"embedder": models.embedder.name, "reranker": reranker.name if reranker else None}
     if args.json:

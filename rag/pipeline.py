@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from ingest import backends
 from ingest import index as index_store
 from ingest.embedder import Embedder, embedder_from
 from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, resolve
@@ -179,7 +180,7 @@ class Collection:
         with self._lock:
             current = index_store.current_generation(self.folder)
             if self._loaded is None or self._loaded[0] != current:
-                index = index_store.load(self.folder, self.models.embedder.name)
+                index = backends.load(self.folder, self.models.embedder.name, self.models.settings.storage())
                 retrievers = retrievers_for(index, self.models.embedder, self.models.settings) if len(index) else {}
                 self._loaded = (current, index, retrievers)
             return self._loaded[1], self._loaded[2]

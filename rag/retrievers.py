@@ -1,5 +1,9 @@
 """Retrievers over one index snapshot, all with `search(query, k) -> list[Hit]`.
 
+A local index (ingest.index) is searched here in memory (BM25 CSR weights, FAISS);
+a Milvus-held one through Milvus, with the same query analysis and the same
+contract, so hybrid search and every fusion option run unchanged on both.
+
 Hits are sorted best first and at most `k` long; `k` larger than the collection
 is fine. BM25 and dense search satisfy the same Protocol, so the hybrid retriever
 composes them without knowing which is which.
@@ -97,8 +101,60 @@ class DenseRetriever:
         return covers(self.languages, lang)
 
 
-def retrievers_for(index: Index, embedder: Embedder, settings) -> dict[str, Retriever]:
-    """The BM25 and dense retrievers over `index` that `settings` (ingest.settings.Settings) configure."""
+class MilvusBM25Retriever:
+    """BM25Retriever's contract over a Milvus-held collection (ingest.milvus): the
+    query is analysed as BM25Retriever analyses it, Milvus's BM25 function scores it
+    against the chunks' stored analysis, and `rarity` counts document frequencies in
+    Milvus (a TEXT_MATCH count per query term, filtered to the live generation)."""
+
+    def __init__(self, snapshot):
+        self.index = snapshot
+        counts = snapshot.language_counts
+        self.languages = collection_languages(lang for lang, n in counts.items() for _ in range(n))
+
+    def terms(self, query: str) -> list[str]:
+        return query_tokens(query, query_languages(query, self.languages))
+
+    def rarity(self, query: str) -> float:
+        n = len(self.index)
+        return rarity([np.log(n / (self.index.document_frequency(t) + 1)) for t in self.terms(query)], n)
+
+    def term_weights(self):
+        """Each term's idf here (rag.citations.Rarity), its document frequency counted in
+        Milvus on lookup; the vocabulary is not listed (Milvus keeps no term list)."""
+        from .citations import Rarity
+
+        return Rarity(self.index.document_frequency, len(self.index))
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return [Hit(chunk, score) for chunk, score in self.index.bm25(self.terms(query), k) if score > 0]
+
+
+class MilvusDenseRetriever:
+    """DenseRetriever's contract over a Milvus-held collection: the same query vector,
+    Milvus's inner-product search (FLAT, or the HNSW graph the collection was made with)."""
+
+    def __init__(self, snapshot, embedder: Embedder, languages: str = "auto"):
+        self.index = snapshot
+        self.embedder = embedder
+        self.languages = embedder_languages(embedder.name.split(" ")[0], languages)
+        self.kind = snapshot.record.get("dense_index", "flat")
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        if k <= 0:
+            return []
+        return [Hit(chunk, score) for chunk, score in self.index.dense(self.embedder.embed([query], query=True)[0], k)]
+
+    def trusts(self, lang: str) -> bool:
+        return covers(self.languages, lang)
+
+
+def retrievers_for(index, embedder: Embedder, settings) -> dict[str, Retriever]:
+    """The BM25 and dense retrievers over `index` (an ingest.index.Index, or the snapshot
+    of a Milvus-held collection, ingest.milvus.MilvusSnapshot) that `settings`
+    (ingest.settings.Settings) configure."""
+    if not isinstance(index, Index):
+        return {"bm25": MilvusBM25Retriever(index), "dense": MilvusDenseRetriever(index, embedder, settings.embedder_languages)}
     return {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, embedder, settings.ann, settings.ann_threshold, settings.embedder_languages)}
 
 

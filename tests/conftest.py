@@ -181,6 +181,34 @@ def hash_index(tmp_path_factory, docs) -> Path:
     assert _contents(folder) == built, "a test wrote into the shared hash_index; it should take hash_index_copy"
 
 
+BACKENDS = ("local", "milvus")
+
+
+@pytest.fixture(params=BACKENDS)
+def storage(request):
+    """Each storage backend in turn (ingest.backends): local generations, and Milvus
+    (Milvus Lite, a file inside each index folder) for the tests that take it."""
+    from ingest.backends import Storage
+
+    return Storage(request.param)
+
+
+@pytest.fixture(scope="session")
+def milvus_hash_index(tmp_path_factory, docs) -> Path:
+    """`hash_index`'s documents and chunking in a Milvus-held collection (Milvus Lite)."""
+    from ingest.backends import Storage
+
+    folder = tmp_path_factory.mktemp("milvus-hash-index") / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, HashEmbedder(), chunk_words=30, overlap_words=5, storage=Storage("milvus"))
+    return folder
+
+
+@pytest.fixture(params=BACKENDS)
+def any_hash_index(request) -> Path:
+    """`hash_index` on each backend in turn, for tests that only read it."""
+    return request.getfixturevalue("hash_index" if request.param == "local" else "milvus_hash_index")
+
+
 @pytest.fixture
 def hash_index_copy(hash_index, tmp_path) -> Path:
     """A private copy of `hash_index` that the test may change."""

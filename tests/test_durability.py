@@ -1,6 +1,8 @@
 """Keeps working, loses nothing: ingest is SIGKILLed at random points (seeded) while
 parsing, embedding and saving; after every kill the index loads, passes its
 checksums, agrees with itself and answers searches, and nothing indexed is lost.
+Both storage backends (ingest.backends) are killed the same way; on Milvus Lite,
+saving is upserting rows, retiring old ones and committing the folder's record.
 
 The worker runs `ingest.pipeline.ingest` with the hash embedder (the real one would
 spend minutes embedding; what is under test is the index's durability, not vectors)
@@ -19,9 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from ingest import backends
 from ingest import index as store
-from rag.retrievers import BM25Retriever, DenseRetriever
+from ingest.milvus import release_folder
+from ingest.settings import Settings
+from rag.retrievers import retrievers_for
 
+from .conftest import BACKENDS
 from .fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,19 +41,20 @@ BUDGET_S = 90  # past this (a loaded machine), stop killing once MIN_KILLS have 
 # index", ...), so the test can aim a kill at a phase; "done" when every file is in.
 WORKER = """
 import sys
+from ingest.backends import Storage
 from ingest.pipeline import ingest
 from tests.fakes import HashEmbedder
-folder, files = sys.argv[1], sys.argv[2:]
+folder, backend, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 embedder = HashEmbedder()
 for f in files:
-    ingest([f], folder, embedder, progress=lambda fraction, message: print(message, flush=True))
+    ingest([f], folder, embedder, progress=lambda fraction, message: print(message, flush=True), storage=Storage(backend))
 print("done", flush=True)
 """
 
 
-def start_worker(folder: Path, files: list[Path]) -> subprocess.Popen:
+def start_worker(folder: Path, files: list[Path], backend: str = "local") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(folder), *map(str, files)],
+        [sys.executable, "-c", WORKER, str(folder), backend, *map(str, files)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -65,22 +72,29 @@ def small_files(d: Path, start: int, n: int) -> list[Path]:
 
 
 def check_intact(folder: Path, must_keep: set[str]) -> set[str]:
-    """Assert the index is whole and searchable; return the sources it holds."""
+    """Assert the index is whole and searchable, on whichever backend holds it; return
+    the sources it holds. A Milvus Lite file is released after, for the next worker."""
     emb = HashEmbedder()
-    index = store.load(folder, emb.name)
-    current = (folder / "CURRENT").read_text().strip() if (folder / "CURRENT").exists() else None
-    if current:
-        assert index.generation == int(current.split("-")[1]), f"CURRENT ({current}) is intact, no fallback needed"
-    assert len(index.chunks) == index.vectors.shape[0] == index.tf.shape[0]
-    assert sum(d["chunks"] for d in index.documents) == len(index.chunks)
-    assert {c.doc_id for c in index.chunks} == index.doc_ids
-    sources = {d["source"] for d in index.documents}
-    assert must_keep <= sources, f"lost {must_keep - sources}"
-    if len(index):
-        query = " ".join(index.chunks[-1].text.split()[:12])
-        assert BM25Retriever(index).search(query, 3), query
-        assert DenseRetriever(index, emb).search(query, 3), query
-    return sources
+    index = backends.load(folder, emb.name)
+    try:
+        current = (folder / "CURRENT").read_text().strip() if (folder / "CURRENT").exists() else None
+        if current:
+            assert index.generation == int(current.split("-")[1]), f"CURRENT ({current}) is intact, no fallback needed"
+        if isinstance(index, store.Index):
+            assert len(index.chunks) == index.vectors.shape[0] == index.tf.shape[0]
+        assert sum(d["chunks"] for d in index.documents) == len(index.chunks) == len(index)
+        assert {c.doc_id for c in index.chunks} == index.doc_ids
+        assert len({c.chunk_id for c in index.chunks}) == len(index.chunks)
+        sources = {d["source"] for d in index.documents}
+        assert must_keep <= sources, f"lost {must_keep - sources}"
+        if len(index):
+            query = " ".join(index.chunks[-1].text.split()[:12])
+            retrievers = retrievers_for(index, emb, Settings())
+            assert retrievers["bm25"].search(query, 3), query
+            assert retrievers["dense"].search(query, 3), query
+        return sources
+    finally:
+        release_folder(folder)
 
 
 def kill_at(proc: subprocess.Popen, phase: str, nth: int, delay: float, indexed: set[str]) -> str:
@@ -104,9 +118,10 @@ def kill_at(proc: subprocess.Popen, phase: str, nth: int, delay: float, indexed:
     return f"exited {proc.returncode}"
 
 
-@pytest.mark.slow  # a dozen workers started and killed: about 10 s
+@pytest.mark.slow  # a dozen workers started and killed: about 10 s (Milvus Lite: about 25 s)
 @pytest.mark.skipif(not MANUAL.exists(), reason=f"needs {MANUAL}")
-def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path, backend):
     rng = random.Random(SEED)
     folder = tmp_path / "idx"
     files = [MANUAL]
@@ -126,23 +141,39 @@ def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path):
         else:
             phase, nth = rng.choice(list(delays)), rng.randint(1, 3)
             lo, hi = delays[phase]
-        outcomes.append(kill_at(start_worker(folder, files), phase, nth, rng.uniform(lo, hi), kept))
+        outcomes.append(kill_at(start_worker(folder, files, backend), phase, nth, rng.uniform(lo, hi), kept))
         kept = check_intact(folder, kept)
         print(f"{time.monotonic() - t0:6.1f} s  {outcomes[-1]}; index holds {len(kept)} of {len(files)} files")
     assert sum(o.startswith("killed") for o in outcomes) >= MIN_KILLS, outcomes
 
-    proc = start_worker(folder, files)
+    proc = start_worker(folder, files, backend)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and out.strip().endswith("done")
     sources = check_intact(folder, kept)
     assert sources == {f.name for f in files}, "the last run completes the job"
-    index = store.load(folder, HashEmbedder().name)
-    hits = BM25Retriever(index).search("Internal Revenue Manual", 3)
+    index = backends.load(folder, HashEmbedder().name)
+    hits = retrievers_for(index, HashEmbedder(), Settings())["bm25"].search("Internal Revenue Manual", 3)
     assert hits and hits[0].chunk.source == MANUAL.name
     assert not list(folder.glob(".gen-*.tmp-*")), "a completed save clears the leftovers of killed ones"
+    if backend == "milvus":
+        assert_no_stray_rows(index)
+    release_folder(folder)
 
 
-def test_two_concurrent_ingests_into_one_folder_both_land(tmp_path):
+def assert_no_stray_rows(index) -> None:
+    """Every row Milvus holds is live, or retired by the live generation (kept for a
+    reader of the one before): a killed write's rows were undone."""
+    from ingest.milvus import query_all
+
+    g = index.generation
+    rows = query_all(index.client, index.collection, "added >= 0", ["added", "removed"])
+    assert all(r["added"] <= g for r in rows), "rows of an uncommitted write are gone"
+    assert all(r["removed"] >= g for r in rows), "rows retired before the live generation are gone"
+    assert sum(r["removed"] > g for r in rows) == len(index)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_concurrent_ingests_into_one_folder_both_land(tmp_path, backend):
     folder = tmp_path / "idx"
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -150,11 +181,12 @@ def test_two_concurrent_ingests_into_one_folder_both_land(tmp_path):
     files_a, files_b = small_files(a, 0, 3), [b / f"memo-{i}.txt" for i in range(3)]
     for i, f in enumerate(files_b):
         f.write_text(f"Memo {i}: the ferry to island {i} leaves at dawn. " * 30)
-    procs = [start_worker(folder, files_a), start_worker(folder, files_b)]
+    procs = [start_worker(folder, files_a, backend), start_worker(folder, files_b, backend)]
     for p in procs:
         out, _ = p.communicate(timeout=120)
         assert p.returncode == 0 and out.strip().endswith("done")
-    index = store.load(folder, HashEmbedder().name)
+    index = backends.load(folder, HashEmbedder().name)
     sources = {d["source"] for d in index.documents}
+    release_folder(folder)
     assert sources == {f.name for f in files_a + files_b}, "neither writer's documents are lost"
     check_intact(folder, sources)

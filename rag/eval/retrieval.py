@@ -42,6 +42,23 @@ def corpus_index(dataset: Dataset, embedder: Embedder, cache_dir: str | Path, pr
     return Index(embedder=embedder.name, dim=int(vectors.shape[1]), chunks=chunks, vectors=vectors, tf=tf, vocab=vocab)
 
 
+def stored_corpus(index: Index, settings: Settings, name: str):
+    """`index` where `settings.backend` keeps collections: itself on the local backend;
+    on Milvus, loaded into a collection (Milvus Lite in the cache folder, or the
+    server SOURCED_MILVUS_URI names) recorded in `<cache>/eval-collections/<name>`,
+    replaced on every run. Vectors come from `index`: nothing is embedded again."""
+    if settings.backend == "local":
+        return index
+    from ingest import backends
+    from ingest import index as store
+    from ingest.milvus import MilvusBackend
+
+    folder = Path(settings.cache) / "eval-collections" / name
+    with store.write_lock(folder):
+        MilvusBackend(settings.storage()).rebuild(folder, index, ann=settings.ann)
+    return backends.load(folder, index.embedder, settings.storage())
+
+
 def cached_vectors(embedder: Embedder, texts: list[str], cache_dir: str | Path, label: str, progress: bool = True) -> np.ndarray:
     """Passage vectors of `texts`, from the cache when this model embedded them before."""
     digest = hashlib.sha256(embedder.name.encode() + b"\0" + "\0".join(texts).encode()).hexdigest()[:24]
@@ -99,7 +116,7 @@ class QueryVectors:
         return self.embedder.embed(texts, query=query)
 
 
-def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Settings, mode: str, *, reranker=None, limit: int | None = None, progress: bool = False) -> dict:
+def evaluate(dataset: Dataset, index, embedder: Embedder, settings: Settings, mode: str, *, reranker=None, limit: int | None = None, progress: bool = False) -> dict:
     """Run every (or the first `limit`) query through `search()` and average the metrics."""
     from tqdm import tqdm
 
@@ -126,7 +143,7 @@ def evaluate(dataset: Dataset, index: Index, embedder: Embedder, settings: Setti
     result = {"dataset": dataset.name, "mode": mode, "queries": len(qids), **{m: round(v / n, 4) for m, v in totals.items()}}
     result["ms_per_query"] = round(1000 * (search_s + embed_s) / n, 2)
     result["ann"] = dense.kind
-    result["ann_recall@10"] = ann_recall(dense, query_embedder, texts) if dense.kind != "flat" else 1.0
+    result["ann_recall@10"] = 1.0 if dense.kind == "flat" else ann_recall(dense, query_embedder, texts) if hasattr(dense, "faiss") else None
     return result
 
 

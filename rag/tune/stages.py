@@ -294,7 +294,7 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
             tuning (a rerun resumes).
         TuneCancelled: `cancelled()` said so; no generation was written.
     """
-    from ingest import index as store
+    from ingest import backends
     from ingest.embedder import embedder_from
 
     tracker = Tracker(on_progress, cancelled)
@@ -302,7 +302,9 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
     folder = Path(folder)
     settings = collection_settings(settings, folder)
     embedder = embedder_from(settings)
-    index = store.load(folder, embedder.name)
+    index = backends.load(folder, embedder.name, settings.storage())
+    if not isinstance(index, Index):  # a Milvus-held collection: train on a copy of it in memory
+        index = index.to_index()
     judged = judged_from_jsonl(pairs, index.chunks) if pairs else []  # a broken file is named first: it is the user's next fix
     check_size(len(index), folder)
     key = {"index": str(folder.resolve()), "generation": index.generation, "pairs": _digest(pairs), "embedder": embedder.name, "options": asdict(options)}
@@ -311,27 +313,31 @@ def tune_index(folder: str | Path, settings: Settings, options: TuneOptions, *, 
     report, tuned = run(index, judged, embedder, settings, options, work, generator_factory=factory, progress=progress, tracker=tracker)
     if report["adopt_embedder"] or report["adopt_reranker"]:
         tracker.stage(tracker.fraction, 1.0, "writing the tuned generation")  # the last chance to cancel
-        adopt(folder, report, tuned, embedder.name, index.generation, ann=(settings.ann, settings.ann_threshold))
+        adopt(folder, report, tuned, embedder.name, index.generation, ann=(settings.ann, settings.ann_threshold), storage=settings.storage())
     tracker.finish("finished")
     return report
 
 
-def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int, ann: tuple[str, int] = ("auto", ANN_THRESHOLD)) -> None:
+def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, generation: int, ann: tuple[str, int] = ("auto", ANN_THRESHOLD),
+          storage=None) -> None:
     """Write a generation that uses the adopted models: the re-embedded index when the
     encoder was adopted, and the manifest's `tuned` record that `rag.pipeline.collection_settings` reads.
+    A Milvus-held collection gets its re-embedded vectors in a new Milvus collection
+    that the committed record swaps in (ingest.milvus.MilvusBackend.rebuild), or, with
+    the encoder kept, a record naming the tuned models over the same rows.
 
     Raises:
         ValueError: another write landed since tuning began (a rerun redoes only this).
     """
+    from ingest import backends
     from ingest import index as store
 
     with store.write_lock(folder):
-        current = store.load(folder)  # whatever it holds now: only its generation matters
+        backend = backends.backend_for(folder, storage or backends.LOCAL)
+        current = backend.load(folder, writing=True)  # whatever it holds now: only its generation matters
         if current.generation != generation:
             raise ValueError(f"{folder} changed while tuning; run the same command again (trained models are kept, only re-embedding is redone)")
-        updated = tuned if tuned is not None else current
-        updated.generation, updated.documents = current.generation, current.documents
-        updated.tuned = {
+        record = {
             "from": current.tuned.get("from") or base_embedder,
             "embedder": report["embedder"] if tuned is not None else None,
             "reranker": report["reranker"] if report["adopt_reranker"] else None,
@@ -339,6 +345,16 @@ def adopt(folder: Path, report: dict, tuned: Index | None, base_embedder: str, g
             "fusion": report.get("fusion"),
             "report": str(Path(report["folder"]) / "report.json"),
         }
+        if backend.kind == "milvus":
+            if tuned is not None:
+                tuned.generation, tuned.documents = current.generation, current.documents
+                backend.rebuild(folder, tuned, tuned=record, ann=ann[0])
+            else:
+                backend.retune(folder, current, record)
+            return
+        updated = tuned if tuned is not None else current
+        updated.generation, updated.documents = current.generation, current.documents
+        updated.tuned = record
         store.save(updated, folder, ann=ann[0], ann_threshold=ann[1])
 
 

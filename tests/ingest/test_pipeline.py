@@ -1,6 +1,7 @@
 import pytest
 
 from ingest import IngestCancelled
+from ingest import backends
 from ingest import index as store
 from ingest.pipeline import OUT_OF_TIME, Limits, collect_files, ingest, remove
 
@@ -8,35 +9,35 @@ from ..fakes import HashEmbedder
 from ..pdfgen import write_pdf
 
 
-def test_adds_files_and_reports_chunks(tmp_path, docs, hash_embedder):
-    report = ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder)
+def test_adds_files_and_reports_chunks(tmp_path, docs, hash_embedder, storage):
+    report = ingest([docs["pdf"], docs["md"]], tmp_path / "idx", hash_embedder, storage=storage)
     assert [a["source"] for a in report.added] == ["handbook.pdf", "kestrel-guide.md"]
     assert report.added[0]["pages"] == 3
     assert report.chunks == report.total_chunks == sum(a["chunks"] for a in report.added)
     assert report.skipped == []
 
 
-def test_same_content_twice_changes_nothing(tmp_path, docs, hash_embedder):
+def test_same_content_twice_changes_nothing(tmp_path, docs, hash_embedder, storage):
     folder = tmp_path / "idx"
-    ingest([docs["pdf"]], folder, hash_embedder)
+    ingest([docs["pdf"]], folder, hash_embedder, storage=storage)
     gen = (folder / "CURRENT").read_text()
     copy = tmp_path / "renamed-copy.pdf"
     copy.write_bytes(docs["pdf"].read_bytes())
-    report = ingest([docs["pdf"], copy], folder, hash_embedder)
+    report = ingest([docs["pdf"], copy], folder, hash_embedder, storage=storage)
     assert report.added == []
     assert all("already indexed" in s["reason"] for s in report.skipped)
     assert (folder / "CURRENT").read_text() == gen, "no new generation for nothing new"
 
 
-def test_changed_file_with_same_name_replaces_the_old_version(tmp_path, hash_embedder):
+def test_changed_file_with_same_name_replaces_the_old_version(tmp_path, hash_embedder, storage):
     folder, f = tmp_path / "idx", tmp_path / "notes.md"
     f.write_text("# Notes\nThe launch date is March.")
-    ingest([f], folder, hash_embedder)
+    ingest([f], folder, hash_embedder, storage=storage)
     f.write_text("# Notes\nThe launch date moved to June.")
-    ingest([f], folder, hash_embedder)
-    index = store.load(folder, hash_embedder.name)
-    assert len(index.documents) == 1
-    assert all("June" in c.text for c in index.chunks)
+    ingest([f], folder, hash_embedder, storage=storage)
+    index = backends.load(folder, hash_embedder.name)
+    assert len(index.documents) == 1 == len({c.doc_id for c in index.chunks})
+    assert index.chunks and all("June" in c.text for c in index.chunks)
 
 
 def test_bad_files_are_skipped_and_the_rest_indexed(tmp_path, docs, hash_embedder):
@@ -66,16 +67,23 @@ def test_folders_are_walked_for_supported_files(tmp_path):
     assert skipped == []
 
 
-def test_remove_takes_chunks_out_of_both_indexes(tmp_path, docs, hash_embedder):
+def test_remove_takes_chunks_out_of_both_indexes(tmp_path, docs, hash_embedder, storage):
+    from rag.retrievers import retrievers_for
+    from ingest.settings import Settings
+
     folder = tmp_path / "idx"
-    ingest([docs["pdf"], docs["md"]], folder, hash_embedder)
-    index = store.load(folder, hash_embedder.name)
+    ingest([docs["pdf"], docs["md"]], folder, hash_embedder, storage=storage)
+    index = backends.load(folder, hash_embedder.name)
     pdf_id = next(d["doc_id"] for d in index.documents if d["source"] == "handbook.pdf")
-    removed = remove(folder, {pdf_id}, hash_embedder.name)
-    after = store.load(folder, hash_embedder.name)
+    removed = remove(folder, {pdf_id}, hash_embedder.name, storage=storage)
+    after = backends.load(folder, hash_embedder.name)
     assert removed == sum(c.doc_id == pdf_id for c in index.chunks) > 0
     assert {c.source for c in after.chunks} == {"kestrel-guide.md"}
-    assert after.vectors.shape[0] == after.tf.shape[0] == len(after.chunks)
+    assert len(after) == len(after.chunks)
+    if storage.kind == "local":
+        assert after.vectors.shape[0] == after.tf.shape[0] == len(after.chunks)
+    for name, retriever in retrievers_for(after, hash_embedder, Settings()).items():
+        assert {h.chunk.source for h in retriever.search("annual leave handbook warranty", 10)} == {"kestrel-guide.md"}, name
 
 
 def _bulletins(tmp_path, n: int, sentences: int = 40) -> list:
@@ -112,11 +120,11 @@ def test_files_not_embedded_before_the_deadline_are_reported_and_earlier_ones_ke
     assert store.load(tmp_path / "idx", "fake-hash-embedder").doc_ids == {a["doc_id"] for a in report.added}
 
 
-def test_a_cancelled_ingest_writes_nothing(tmp_path, hash_embedder):
+def test_a_cancelled_ingest_writes_nothing(tmp_path, hash_embedder, storage):
     folder = tmp_path / "idx"
     calls = []
     with pytest.raises(IngestCancelled):
-        ingest(_bulletins(tmp_path, 3), folder, hash_embedder, limits=Limits(cancelled=lambda: calls.append(1) or len(calls) > 2))
+        ingest(_bulletins(tmp_path, 3), folder, hash_embedder, limits=Limits(cancelled=lambda: calls.append(1) or len(calls) > 2), storage=storage)
     assert store.current_generation(folder) is None
 
 

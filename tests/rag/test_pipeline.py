@@ -13,8 +13,9 @@ def fake_models(embedder, generator) -> Models:
 
 
 @pytest.fixture
-def collection(hash_index, hash_embedder, scripted):
-    return Collection(hash_index, fake_models(hash_embedder, scripted))
+def collection(any_hash_index, hash_embedder, scripted):
+    """The hash index as a Collection, on each storage backend in turn."""
+    return Collection(any_hash_index, fake_models(hash_embedder, scripted))
 
 
 def test_answer_cites_the_right_file_and_page(collection):
@@ -57,8 +58,10 @@ def test_empty_collection_says_so(tmp_path, hash_embedder, scripted):
     assert not answer.answerable and "No documents" in answer.text
 
 
-def test_collection_sees_a_new_generation_without_restarting(hash_index_copy, hash_embedder, scripted, tmp_path):
-    collection = Collection(hash_index_copy, fake_models(hash_embedder, scripted))
+def test_collection_sees_a_new_generation_without_restarting(docs, hash_embedder, scripted, tmp_path, storage):
+    folder = tmp_path / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, hash_embedder, chunk_words=30, overlap_words=5, storage=storage)
+    collection = Collection(folder, fake_models(hash_embedder, scripted))
     assert not collection.search("lighthouse keeper", 3, "bm25")[0]
     f = tmp_path / "light.txt"
     f.write_text("The lighthouse keeper lights the lamp at dusk.")
