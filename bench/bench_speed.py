@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python bench/bench_speed.py", *(argv if argv is not None else sys.argv[1:])])
     text = f"# Speed\n\n    {command}\n\n{started}; {info}.\n\n{table}\n\n{__doc__.split(chr(10) * 2, 2)[2].strip()}\n"
     print(table)
-    Path(args.out).write_text(text + sections.kept(Path(args.out), ["bench/pageview.py", "bench/pdf_text.py", "bench/ocr.py"]), encoding="utf-8")
+    Path(args.out).write_text(text + sections.kept(Path(args.out), ["bench/pageview.py", "bench/pdf_text.py", "bench/ocr.py", "bench/embed_runtime.py"]), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -9,13 +9,22 @@ question and passage encoders (as DPR has).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from .models import DEFAULT_EMBEDDER, resolve
+from .models import DEFAULT_CACHE, DEFAULT_EMBEDDER, resolve
 
 log = logging.getLogger(__name__)
+
+# How the model runs (Settings.embedder_runtime): PyTorch, or ONNX Runtime on a local
+# export in fp32 or int8 (ingest.embedder_onnx; docs/BENCH.md and docs/EVAL.md measure
+# them). Every runtime but torch is part of the embedder's name, so an index refuses
+# vectors from another runtime: int8 vectors differ from fp32 ones (cosine ~0.995).
+RUNTIMES = ("torch", "onnx", "onnx-int8")
+DEFAULT_RUNTIME = "torch"
+RUNTIME_TAG = " runtime="
 
 
 class Embedder(Protocol):
@@ -34,7 +43,26 @@ def embedder_from(settings) -> "SentenceTransformerEmbedder":
         query_model=settings.query_embedder or None,
         query_prefix=settings.query_prefix,
         passage_prefix=settings.passage_prefix,
+        runtime=settings.embedder_runtime,
+        cache=settings.cache,
     )
+
+
+def runtime_of(name: str) -> tuple[str, str]:
+    """(the rest of the name, the runtime) of an embedder name (`SentenceTransformerEmbedder.name`)."""
+    head, tag, runtime = name.rpartition(RUNTIME_TAG)
+    return (head, runtime) if tag and runtime in RUNTIMES else (name, DEFAULT_RUNTIME)
+
+
+def mismatch_remedy(built: str, current: str) -> str:
+    """What to set to open an index built by embedder `built` from a run that uses
+    `current` (IndexMismatchError's advice, before its "or rebuild")."""
+    (model, runtime), (_, now) = runtime_of(built), runtime_of(current)
+    if runtime == now:
+        return f"Either set SOURCED_EMBEDDER='{model}'"
+    same_model = model == runtime_of(current)[0]
+    why = f"It was embedded with the {runtime} runtime and this run uses {now}; vectors from different runtimes must not be mixed. " if same_model else ""
+    return why + "Either set " + ("" if same_model else f"SOURCED_EMBEDDER='{model}' and ") + f"SOURCED_EMBEDDER_RUNTIME={runtime}"
 
 
 class SentenceTransformerEmbedder:
@@ -50,8 +78,14 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         device: str | None = None,
         show_progress: bool = False,
+        runtime: str = DEFAULT_RUNTIME,
+        cache: str | Path = DEFAULT_CACHE,
     ):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"embedder_runtime must be one of {', '.join(RUNTIMES)}; got embedder_runtime={runtime!r}")
         self.model_id = model
+        self.runtime = runtime
+        self.cache = cache
         self.query_model_id = query_model
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
@@ -69,7 +103,7 @@ class SentenceTransformerEmbedder:
             parts.append(f"query={self.query_model_id}")
         if self.query_prefix or self.passage_prefix:
             parts.append(f"prefixes={self.query_prefix!r}/{self.passage_prefix!r}")
-        return " ".join(parts)
+        return " ".join(parts) + ("" if self.runtime == DEFAULT_RUNTIME else RUNTIME_TAG + self.runtime)
 
     @property
     def dim(self) -> int:
@@ -84,11 +118,15 @@ class SentenceTransformerEmbedder:
         return len(self._passage_model().tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def _load(self, model_id: str, setting: str):
-        from sentence_transformers import SentenceTransformer
+        path = resolve(model_id, setting, self.cache)
+        log.info("loading embedder %s from %s (%s)", model_id, path, self.runtime)
+        if self.runtime == DEFAULT_RUNTIME:
+            from sentence_transformers import SentenceTransformer
 
-        path = resolve(model_id, setting)
-        log.info("loading embedder %s from %s", model_id, path)
-        return SentenceTransformer(path, device=self.device or "cpu")
+            return SentenceTransformer(path, device=self.device or "cpu")
+        from .embedder_onnx import OnnxSentenceEncoder, ensure_export
+
+        return OnnxSentenceEncoder(ensure_export(path, self.cache), quantized=self.runtime == "onnx-int8")
 
     def _passage_model(self):
         if self._passage is None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embedder import mismatch_remedy
 from .errors import IndexCorruptError, IndexMismatchError, IngestCancelled
 from .lexical import TOKENIZER_VERSION
 from .types import Chunk
@@ -135,7 +136,7 @@ def _load_newest(folder: Path, embedder: str | None) -> Index:
         if embedder is not None and index.embedder != embedder:
             raise IndexMismatchError(
                 f"the index in {folder} was built with embedder '{index.embedder}', but this run uses "
-                f"'{embedder}'. Either set SOURCED_EMBEDDER='{index.embedder}', or rebuild: delete {folder} "
+                f"'{embedder}'. {mismatch_remedy(index.embedder, embedder)}, or rebuild: delete {folder} "
                 f"and run `python -m ingest YOUR_FILES --index {folder}`"
             )
         return index

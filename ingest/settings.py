@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
+from .embedder import DEFAULT_RUNTIME as DEFAULT_EMBEDDER_RUNTIME
+from .embedder import RUNTIMES as EMBEDDER_RUNTIMES
 from .backends import BACKENDS, Storage
 from .index import ANN_THRESHOLD
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
@@ -44,6 +46,9 @@ class Settings:
     query_embedder: str = ""  # a separate question encoder (DPR style); empty = same model
     query_prefix: str = ""  # e.g. "query: " for e5 models
     passage_prefix: str = ""  # e.g. "passage: "
+    # torch | onnx | onnx-int8: how the embedder runs (ingest.embedder_onnx exports it once under `cache`);
+    # a runtime other than torch is part of the embedder's name, so switching it means re-indexing
+    embedder_runtime: str = DEFAULT_EMBEDDER_RUNTIME
     embedder_languages: str = "auto"  # languages the embedder knows: auto (ingest.language's table) | all | codes, e.g. "en,de"
     reranker: str = DEFAULT_RERANKER  # "none" turns reranking off
     llm: str = DEFAULT_LLM  # a .gguf path, "REPO_ID/FILE.gguf" on the hub, or the bundled model
@@ -108,7 +113,7 @@ class Settings:
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
         self.ocr_options  # ValueError naming a bad ocr, ocr_langs or ocr_max_pages
-        for name, choices in (("mode", MODES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC), ("backend", BACKENDS)):
+        for name, choices in (("mode", MODES), ("embedder_runtime", EMBEDDER_RUNTIMES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC), ("backend", BACKENDS)):
             check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
@@ -197,7 +202,7 @@ class Settings:
                 f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
                 f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
             )
-        return self.replace(embedder=tuned["embedder"])
+        return self.replace(embedder=tuned["embedder"], embedder_runtime=DEFAULT_EMBEDDER_RUNTIME)  # rag.tune re-embeds with torch
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
