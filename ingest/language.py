@@ -31,6 +31,10 @@ MIN_CONFIDENCE = 0.5
 # stemmed its way (see ingest.lexical.query_tokens): a stray French quotation in an
 # English manual should not add French stems to every query.
 MIN_SHARE = 0.05
+# Characters of a chunk the detector reads: a few sentences decide a language as well
+# as a whole chunk does, at a fraction of the cost (detection is linear in its input).
+SAMPLE_CHARS = 600
+NO_LANGUAGE = "zxx"  # py3langid's label for text without linguistic content (codes, numbers)
 MAX_LANGUAGES = 3
 
 # ISO 639-1 code -> PyStemmer (Snowball) algorithm. English is the default for text
@@ -83,12 +87,29 @@ def language_of(text: str, min_confidence: float = MIN_CONFIDENCE) -> str:
     """The detected language, or "" when the detection is only a guess (cached: a query
     is asked about by BM25, by fusion and by the gate)."""
     lang, p = detect(text)
-    return lang if p >= min_confidence else ""
+    return lang if p >= min_confidence and lang != NO_LANGUAGE else ""
 
 
 def tag(chunks: Iterable[Chunk]) -> list[Chunk]:
-    """The chunks with `lang` set from their own text (heading path included)."""
-    return [replace(c, lang=language_of(c.indexed_text)) for c in chunks]
+    """The chunks with `lang` set from their text (heading path included).
+
+    Detection reads at most SAMPLE_CHARS of a chunk, and a page is asked about three of
+    its chunks (first, middle, last): when no two of them are confidently in different
+    languages, every chunk of the page takes the one found (or none), so a 5 MB
+    one-line file costs three detections, not thousands. A page whose samples name two
+    languages is detected chunk by chunk.
+    """
+    chunks = list(chunks)
+    pages: dict[tuple, list[int]] = {}
+    for i, c in enumerate(chunks):
+        pages.setdefault((c.doc_id, c.page, c.section), []).append(i)
+    langs = [""] * len(chunks)
+    for idxs in pages.values():
+        picks = idxs if len(idxs) <= 3 else [idxs[0], idxs[len(idxs) // 2], idxs[-1]]
+        found = {language_of(chunks[i].indexed_text[:SAMPLE_CHARS]) for i in picks} - {""}  # unsure samples have no say
+        for i in idxs:
+            langs[i] = (next(iter(found)) if found else "") if len(found) <= 1 else language_of(chunks[i].indexed_text[:SAMPLE_CHARS])
+    return [replace(c, lang=lang) for c, lang in zip(chunks, langs)]
 
 
 def collection_languages(langs: Iterable[str], min_share: float = MIN_SHARE, most: int = MAX_LANGUAGES) -> tuple[str, ...]:

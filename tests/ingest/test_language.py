@@ -68,3 +68,16 @@ def test_which_languages_an_embedder_knows():
     assert language.embedder_languages("sentence-transformers/all-MiniLM-L6-v2", "all") == language.ALL
     assert language.covers(("en",), "en") and not language.covers(("en",), "de")
     assert language.covers(language.ALL, "ar") and language.covers(("en",), "")
+
+
+def test_a_page_is_detected_from_three_samples_unless_they_name_two_languages(monkeypatch):
+    calls = []
+    real = language.language_of.__wrapped__
+    monkeypatch.setattr(language, "language_of", lambda text: calls.append(text) or real(text))
+    same = [Chunk(f"c{i}", "d", "x.txt", 1, i, i + 1, GERMAN) for i in range(40)]
+    assert {c.lang for c in language.tag(same)} == {"de"} and len(calls) == 3
+    calls.clear()
+    mixed = [Chunk(f"m{i}", "d", "x.txt", 2, i, i + 1, GERMAN if i < 5 else ENGLISH) for i in range(10)]
+    assert [c.lang for c in language.tag(mixed)] == ["de"] * 5 + ["en"] * 5 and len(calls) == 3 + 10
+    codes = [Chunk(f"z{i}", "d", "x.txt", 3, i, i + 1, f"w{i}x 737-31-{i}") for i in range(30)]
+    assert {c.lang for c in language.tag(codes)} == {""}, "no linguistic content is no language"
