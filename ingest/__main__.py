@@ -12,6 +12,9 @@ from .settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["migrate"]:
+        return migrate(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Index files or folders (PDF, Word, PowerPoint, Excel, CSV, HTML, .txt, .md) into an index folder.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     parser.add_argument("--index", required=True, metavar="DIR", help="index folder (created or updated)")
@@ -63,6 +66,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{report.chunks} new chunks, {report.total_chunks} in {args.index}, {report.seconds:.1f} s")
     failed = [s for s in report.skipped if not s["reason"].startswith("already indexed")]
     return 1 if failed and not report.added else 0
+
+
+def migrate(argv: list[str]) -> int:
+    """python -m ingest migrate --index DIR [--json]: move a local collection into Milvus."""
+    parser = argparse.ArgumentParser(prog="python -m ingest migrate", description="Move a local collection into Milvus (SOURCED_MILVUS_URI, "
+                                     "empty = a Milvus Lite file inside DIR): its passages, vectors and documents, committed as its next generation.")
+    parser.add_argument("--index", required=True, metavar="DIR", help="the local index folder to move")
+    parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    args = parser.parse_args(argv)
+    import time
+    from pathlib import Path
+
+    from . import index as index_store
+    from .milvus import migrate as move
+
+    try:
+        settings = Settings.from_env(backend="milvus")
+        t = time.perf_counter()
+        with index_store.write_lock(Path(args.index), create=False):
+            chunks = move(Path(args.index), settings.storage())
+    except (IngestError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report = {"index": args.index, "backend": "milvus", "chunks": chunks, "seconds": round(time.perf_counter() - t, 3)}
+    print(json.dumps(report) if args.json else f"moved {chunks} chunks of {args.index} into Milvus ({report['seconds']} s)")
+    return 0
 
 
 def ocr_problem(settings: Settings) -> str:

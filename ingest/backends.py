@@ -22,6 +22,7 @@ as the next generation. rag.retrievers turns a snapshot into retrievers.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from . import index as index_store
 from .types import Chunk
 
 BACKENDS = ("local", "milvus")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,3 +144,20 @@ def backend_for(folder: str | Path, storage: Storage = LOCAL) -> Backend:
 def load(folder: str | Path, embedder: str | None = None, storage: Storage = LOCAL):
     """The live generation of `folder` through whichever backend holds it."""
     return backend_for(folder, storage).load(Path(folder), embedder)
+
+
+def discard(folder: str | Path, token: str = "") -> None:
+    """Delete a collection: a Milvus one's rows too (its collection dropped from a
+    server, its Milvus Lite file closed first), then the folder. What a session's end
+    or a library's delete calls, so no visitor's passages outlive their folder."""
+    import shutil
+
+    folder = Path(folder)
+    try:
+        if folder.is_dir() and recorded(folder)["kind"] == "milvus":
+            from .milvus import drop
+
+            drop(folder, token)
+    except Exception as e:  # the folder goes anyway; say what was left behind
+        log.warning("could not drop the Milvus collection of %s (%s); drop it by hand", folder, e)
+    shutil.rmtree(folder, ignore_errors=True)

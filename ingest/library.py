@@ -24,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backends import discard, recorded
 from .sessions import Session
 
 META = ".collection.json"
@@ -170,8 +170,12 @@ class Library:
             # rename first: a delete cut short leaves a dot-folder the library ignores,
             # never a half-deleted collection that still lists
             trash = self.root / f".deleted-{key}-{secrets.token_hex(4)}"
+            if recorded(folder)["kind"] == "milvus":
+                from .milvus import release_folder
+
+                release_folder(folder)  # a Milvus Lite file inside the folder is closed before it moves
             os.rename(folder, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        discard(trash)  # a Milvus collection on a server is dropped with it
 
     @contextlib.contextmanager
     def using(self, session: Session) -> Iterator[Session]:

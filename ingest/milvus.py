@@ -153,6 +153,41 @@ def release_folder(folder: str | Path) -> None:
         release(live_uri(Path(folder), record["uri"]))
 
 
+def drop(folder: Path, token: str = "") -> None:
+    """Drop the Milvus collection of `folder` from a server, or close its Lite file
+    (which lives in the folder, deleted with it)."""
+    from .backends import recorded
+
+    record = recorded(folder)
+    uri = live_uri(Path(folder), record["uri"])
+    if is_lite(uri) and not Path(record["uri"]).is_absolute():
+        release(uri)
+        return
+    client = connect(uri, token)
+    if client.has_collection(record["collection"]):
+        client.drop_collection(record["collection"])
+    if is_lite(uri) and uri not in _kept:
+        release(uri)
+
+
+def migrate(folder: Path, storage: Storage) -> int:
+    """Move a local collection into Milvus (`python -m ingest migrate`): its chunks,
+    vectors and documents become the next generation in a Milvus collection, the same
+    commit that every write makes; its tuned record comes along. Returns the chunks
+    moved. Call under the write lock.
+
+    Raises:
+        IndexMismatchError: the folder is not a local collection.
+    """
+    from .backends import recorded
+
+    if recorded(folder)["kind"] != "local" or index_store.current_generation(folder) is None:
+        raise IndexMismatchError(f"{folder} is not a local collection (its record says {recorded(folder)}); nothing to migrate")
+    index = index_store.load(folder)
+    MilvusBackend(storage).rebuild(folder, index, tuned=index.tuned, ann=index_store.dense_kind(index.dense) if index.dense is not None else "auto")
+    return len(index)
+
+
 def collection_name(folder: Path, storage: Storage, version: int = 1) -> str:
     """A Lite file of its own holds one collection ("sourced"); a shared server names
     each folder's by a hash of its path. `version` counts re-embeddings (rag tune,

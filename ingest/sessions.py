@@ -39,6 +39,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import discard
 from .errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ class SessionStore:
             yield session
         finally:
             if session.ended:  # ended while the work ran: remove whatever it left
-                shutil.rmtree(session.folder, ignore_errors=True)
+                discard(session.folder)
             size = folder_size(session.folder) if session.live else 0
             with self._lock:
                 session.busy -= 1
@@ -286,7 +287,7 @@ class SessionStore:
             found = self._sessions.pop(key, None)
         for s in {id(s): s for s in (found, session) if isinstance(s, Session)}.values():
             s.ended = s.ended or reason
-            shutil.rmtree(s.folder, ignore_errors=True)
+            discard(s.folder)
 
     def close(self) -> None:
         """Delete every session (the server stops)."""
@@ -311,7 +312,7 @@ class SessionStore:
         victim = min(idle, key=lambda s: s.last_used)
         del self._sessions[victim.key]
         victim.ended = EVICTED
-        shutil.rmtree(victim.folder, ignore_errors=True)
+        discard(victim.folder)
         log.info("evicted the session idle for %.0f s to make room", time.monotonic() - victim.last_used)
         return True
 

@@ -412,3 +412,24 @@ def test_the_tune_panel_shows_progress_then_the_verdict(local, docs):
     assert "The tuned encoder was adopted: &lt;b&gt;" in info.value and not timer.active and start.visible
     job.state, job.error = "cancelled", "cancelled by the user"
     assert "Tuning cancelled: cancelled by the user. The collection is unchanged." in local.tune_status(tab)[0].value
+
+
+def test_on_milvus_an_upload_is_answered_with_citations_and_a_removal_reaches_the_answer(models, tmp_path, docs):
+    """SOURCED_BACKEND=milvus: the same handlers over a Milvus Lite collection (#17)."""
+    from ingest import backends
+
+    settings = models.settings.replace(backend="milvus")
+    milvus = Models(settings, embedder=models.embedder, reranker=None, reranker_reason="reranking is off in tests", generator=models.generator)
+    handlers = app.Handlers(milvus, settings, tmp_path / "sessions")
+    tab, _, rows, menu, *_ = upload(handlers, [str(docs["pdf"]), str(docs["md"])])
+    assert backends.recorded(tab.session.folder)["kind"] == "milvus"
+    _, chat, sources, *_ = ask_all(handlers, QUESTION, tab)[-1]
+    assert unlink(chat[-1]["content"]).startswith("Every employee receives 27 days of paid annual leave per year [1].")
+    assert "<b>handbook.pdf</b> · page 3" in sources
+    pdf_id = next(value for label, value in menu.choices if label.startswith("handbook.pdf"))
+    tab, message, rows, *_ = handlers.remove_document(pdf_id, tab)
+    assert message == "Removed handbook.pdf (3 chunks)." and [r[0] for r in rows] == ["kestrel-guide.md"]
+    assert "handbook.pdf" not in ask_all(handlers, QUESTION, tab)[-1][2]
+    old = tab.session.folder
+    handlers.clear_collection(tab)
+    assert not old.exists()

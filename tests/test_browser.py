@@ -394,3 +394,21 @@ def test_a_markdown_citation_shows_its_page_text_with_the_quote_marked(browser, 
         page.context.close()
     finally:
         demo.close()
+
+
+def test_on_milvus_upload_ask_and_see_the_citation(browser, docs):
+    """SOURCED_BACKEND=milvus end to end in the browser (#17): upload, ask, cited answer."""
+    generator = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")])
+    models = Models(Settings(mode="hybrid", public="1", backend="milvus"), embedder=HashEmbedder(), reranker=None, reranker_reason="reranking is off in tests", generator=generator)
+    demo, url = serve(models)
+    try:
+        page = open_app(browser, url)
+        upload(page, docs["pdf"])
+        assert page.get_by_text("indexed, 3 chunks").first.is_visible()
+        sources = ask(page, QUESTION)
+        assert "[1]" in sources and "handbook.pdf · page 3" in sources
+        assert page.locator(".sources mark").first.inner_text().startswith("Every employee receives 27 days")
+        assert "27 days" in page.locator(BOT).last.inner_text()
+        page.context.close()
+    finally:
+        demo.close()

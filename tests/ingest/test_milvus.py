@@ -147,3 +147,58 @@ def test_dense_scores_are_the_embedders_inner_products(milvus_hash_index, hash_e
     for chunk, score in snap.dense(query, 3):
         assert score == pytest.approx(float(vectors[[c.chunk_id for c in chunks].index(chunk.chunk_id)] @ query), abs=1e-5)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_migrate_moves_a_local_collection_and_it_answers_the_same(tmp_path, docs, hash_embedder):
+    from ingest.__main__ import main
+
+    folder = tmp_path / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, hash_embedder, chunk_words=30, overlap_words=5)
+    before = backends.load(folder, hash_embedder.name)
+    expected = {q: [h.chunk.chunk_id for h in search(retrievers_for(before, hash_embedder, Settings()), q, 3, "bm25", Settings())[0]] for q in QUERIES}
+    assert main(["migrate", "--index", str(folder)]) == 0
+    after = backends.load(folder, hash_embedder.name)
+    assert isinstance(after, MilvusSnapshot) and after.generation == before.generation + 1
+    assert after.documents == before.documents and len(after) == len(before)
+    for q, ids in expected.items():
+        assert [h.chunk.chunk_id for h in search(retrievers_for(after, hash_embedder, Settings()), q, 3, "bm25", Settings())[0]][:1] == ids[:1], q
+    assert main(["migrate", "--index", str(folder)]) == 1, "a Milvus collection is not migrated again"
+
+
+def test_tune_re_embedding_swaps_in_a_new_collection_and_drops_the_old(tmp_path, docs, hash_embedder):
+    from ingest import index as store
+    from rag.tune.stages import adopt
+
+    folder = tmp_path / "idx"
+    ingest([docs["pdf"], docs["md"]], folder, hash_embedder, chunk_words=30, overlap_words=5, storage=MILVUS)
+    snap = backends.load(folder, hash_embedder.name)
+    old = snap.collection
+    tuned_embedder = HashEmbedder(dim=256)
+    tuned_embedder.name = "tuned-hash-embedder"
+    copy = snap.to_index()
+    assert [c.chunk_id for c in copy.chunks] == [c.chunk_id for c in snap.chunks] and copy.vectors.shape == (len(snap), 512)
+    copy.embedder, copy.dim = tuned_embedder.name, 256
+    copy.vectors = tuned_embedder.embed([c.indexed_text for c in copy.chunks])
+    report = {"embedder": tuned_embedder.name, "reranker": None, "adopt_reranker": False, "rerank_weight": 1.0, "folder": str(tmp_path)}
+    adopt(folder, report, copy, hash_embedder.name, snap.generation, storage=MILVUS)
+    after = backends.load(folder, tuned_embedder.name)
+    assert after.collection == "sourced_v2" and after.dim == 256 and after.tuned["embedder"] == tuned_embedder.name
+    assert not after.client.has_collection(old), "the collection it replaces is dropped"
+    hits, _ = search(retrievers_for(after, tuned_embedder, Settings()), "How many days of annual leave?", 3, "hybrid", Settings())
+    assert hits[0].chunk.source == "handbook.pdf"
+    adopt(folder, report | {"embedder": None}, None, hash_embedder.name, after.generation, storage=MILVUS)  # models only: the same rows
+    assert store.read_manifest(folder)["backend"]["collection"] == "sourced_v2" and len(backends.load(folder, tuned_embedder.name)) == len(after)
+
+
+def test_a_discarded_collection_leaves_no_rows_on_a_shared_server(tmp_path, docs, hash_embedder):
+    shared = Storage("milvus", uri=str(tmp_path / "shared.db"))
+    a, b = tmp_path / "a", tmp_path / "b"
+    ingest([docs["md"]], a, hash_embedder, storage=shared)
+    ingest([docs["pdf"]], b, hash_embedder, storage=shared)
+    names = {backends.recorded(a)["collection"], backends.recorded(b)["collection"]}
+    assert len(names) == 2 and all(n.startswith("sourced_") for n in names)
+    client = backends.load(b, hash_embedder.name).client
+    backends.discard(a)
+    assert not a.exists()
+    assert client.list_collections() == [backends.recorded(b)["collection"]]
+    assert {d["source"] for d in backends.load(b, hash_embedder.name).documents} == {"handbook.pdf"}
