@@ -1,29 +1,47 @@
 """The pipeline, not the model, decides what each answer sentence cites (pure functions).
 
-For every sentence of the answer, the best-supporting span of every source is found
-by lexical alignment: the share of the sentence's content words (stemmed, stop
-words removed) that the span contains, over single source sentences and pairs of
-adjacent ones. Numbers are strict: a span supports a sentence only if it contains
-every number the sentence states (a model that writes "100 kg" for "25 kg" shares
-all the other words). A cited [n] that supports the sentence is kept; a wrong one is
-replaced by the source that does; a missing one is added; a sentence that no source
-supports is marked. Each citation carries a verbatim quote of its supporting span.
+A source supports a sentence when one span of it (a source sentence or two adjacent
+ones) holds the sentence's own claim:
+
+- **its content, weighted by rarity.** The claim is the sentence's content words
+  (stemmed, stop words removed) that the question did not already give. Each word
+  counts with its tf-idf mass, idf² (the weight a shared term adds to the inner
+  product of two tf-idf vectors; Salton & Buckley 1988), with idf = ln(1 + N / df)
+  from the collection's document frequencies (`weights`, built by the retriever). So
+  a page header's frequent "Supreme Court … United States" cannot carry the rare
+  "ruled in favor of" that is the claim. Without `weights` every word counts once.
+- **every number, exactly.** Numbers are compared after normalising dashes, thin and
+  no-break spaces and thousands separators, so "737–31–\\n1860" in a PDF and
+  "737-31-1860" in an answer are one identifier, and "100 kg" never passes for "25 kg".
+
+When no single source supports a sentence, it may be split at a clause boundary
+("…, and …", "; ") into clauses each supported on its own (each cites its source),
+or be supported jointly by two sources whose spans together hold the claim (both are
+cited). A clause the sources do not hold is cut off when the clauses before it are
+supported. A cited [n] that supports the sentence is kept; a wrong one is replaced by
+the source that does; a missing one is added; a sentence that no source supports is
+returned apart, never as part of the answer. Each citation carries a verbatim quote.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from ingest.chunking import sentence_spans
 from ingest.lexical import tokenize
 
 from .types import Citation, Hit
 
-MIN_SUPPORT = 0.5  # at least half of a sentence's content words must be in the span
-MIN_NOVEL = 0.5  # and half of the words the question did not already contain
+MIN_SUPPORT = 0.5  # at least half of a sentence's content (by mass) must be in the span
+MIN_NOVEL = 0.5  # and half of the content the question did not already contain
+# Two spans picked from every pair of sources cover a claim's words by chance far more
+# often than one span does, so joint support must hold nearly all of the new content.
+MIN_JOINT = 0.8
 KEEP_MARGIN = 0.15  # keep the model's own [n] unless another source is this much better
-UNSUPPORTED = "(not found in the sources)"
+UNSUPPORTED = "(not found in the sources)"  # verify()'s inline tag for a sentence no source supports
 
 # These run on model output and document text, so each is linear in its input (no
 # two quantifiers that can trade the same characters, no scan that every later start
@@ -32,42 +50,160 @@ UNSUPPORTED = "(not found in the sources)"
 # leading spaces are only tried where a run of spaces begins.
 _MD_LINK = re.compile(r"(!?)\[([^\[\]]*)\]\(([^)\s\[]*)(?:\s[^)\[]*)?\)")
 _BARE_URL = re.compile(r"\b(?:https?|ftp|file|data|javascript):[^\s)\]]+", re.IGNORECASE)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:-\d+(?:[.,]\d+)*)*")
+_DASH = re.compile(r"[\u2010\u2011\u2012\u2013\u2014\u2212]")  # hyphens, en/em dash, minus sign
+_BROKEN_DASH = re.compile(r"(?<=\d)-[ \t]*\n[ \t]*(?=\d)")  # "737–\n31": a line broken after the dash
+_GROUPED = re.compile(r"(?<=\d)[\u00a0\u2009\u202f,](?=\d{3}(?!\d))")  # "1\u2009200", "1,200": thin or no-break space, or comma (not a plain space: "in 2019 150 people")
 _MARKER = re.compile(r"(?<!\s)\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE = re.compile(r";\s*|,\s+(?=(?:and|but|while|whereas|whereby|which|as well as)\b)")  # no leading \s*: quadratic on a run of spaces
 
 
 @dataclass(frozen=True)
 class Span:
-    score: float  # share of the sentence's content words in the span
+    score: float  # share of the sentence's content (by mass) in the span
     start: int
     end: int
-    novel: float = 1.0  # share of the words the question did not already contain
+    novel: float = 1.0  # share of the content the question did not already contain
+
+
+@dataclass
+class Checked:
+    """What the verifier made of an answer: the supported sentences with corrected
+    markers (`text`), one citation per cited source, the sentences (or trailing
+    clauses) no source supports, and notes on every change."""
+
+    citations: list[Citation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pieces: list[tuple[str, bool]] = field(default_factory=list)  # in answer order: (text, supported)
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for t, ok in self.pieces if ok)
+
+    @property
+    def unsupported(self) -> list[str]:
+        return [t for t, ok in self.pieces if not ok]
+
+
+def idf(df: int, n: int) -> float:
+    """ln(1 + n / df) (Spärck Jones 1972, smoothed so a word in every passage keeps a
+    small weight); a word no passage holds (df 0) counts as one held by one passage."""
+    return math.log(1 + max(n, 1) / max(df, 1))
+
+
+class Rarity(Mapping):
+    """term -> idf over a collection (`df(term)` passages of `n` hold it), computed on
+    lookup, so no copy of a large vocabulary is made per question. Every word has a
+    weight: one the collection never uses is as rare as a word can be (df 0)."""
+
+    def __init__(self, df: Callable[[str], int], n: int, vocabulary: Callable[[], Iterator[str]] = lambda: iter(())):
+        self.df, self.n, self._vocabulary = df, n, vocabulary
+
+    def __getitem__(self, term: str) -> float:
+        return idf(self.df(term), self.n)
+
+    def __contains__(self, term: object) -> bool:
+        return isinstance(term, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._vocabulary()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._vocabulary())
+
+
+def rarity_weights(token_lists: Iterable[Iterable[str]]) -> Rarity:
+    """The Rarity of a collection given as token lists (one per passage)."""
+    df: dict[str, int] = {}
+    n = 0
+    for tokens in token_lists:
+        n += 1
+        for t in set(tokens):
+            df[t] = df.get(t, 0) + 1
+    return Rarity(lambda t: df.get(t, 0), n, lambda: iter(df))
+
+
+def normalise_numbers(text: str) -> str:
+    """Dashes become "-", a line broken after a dash between digits is joined, and
+    digit groups split by thin spaces, no-break spaces or commas are closed up."""
+    text = _BROKEN_DASH.sub("-", _DASH.sub("-", text))
+    return _GROUPED.sub("", text)
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers as written, thousands separators dropped ("1,200" == "1200")."""
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+    """Numbers and dash-joined identifiers as written, normalised ("1,200" == "1200",
+    "737–31–1860" is one identifier)."""
+    return set(_NUMBER.findall(normalise_numbers(text)))
 
 
-def best_span(sentence_tokens: set[str], text: str, required_numbers: frozenset[str] = frozenset(), novel_tokens: frozenset[str] = frozenset()) -> Span:
+def numbers_hold(required: Iterable[str], have: set[str]) -> bool:
+    """Every required number is in `have`: as itself, as the first part of an
+    identifier ("737" is in "737-8"; "31" is not in "737-31-1860"), or as either end
+    of a range of two ("1763" is in "1754-1763")."""
+    ends = {p for h in have if h.count("-") == 1 for p in h.split("-")}
+    return all(r in have or r in ends or any(h.startswith(r + "-") for h in have) for r in required)
+
+
+def _mass(terms: Iterable[str], weights: Mapping[str, float] | None, default: float) -> float:
+    if not weights:
+        return float(len(set(terms)))
+    return sum(weights.get(t, default) ** 2 for t in set(terms))
+
+
+def _default(terms: Iterable[str], weights: Mapping[str, float] | None) -> float:
+    """The weight of a claim word the collection does not hold: the rarest of the
+    claim's known words (it is at least as rare as they are)."""
+    known = [weights[t] for t in terms if t in weights] if weights else []
+    return max(known, default=1.0)
+
+
+class _Candidate:
+    """A span of a source with its words; its numbers are read only when a claim has
+    some (most have none, and a megabyte of "1.1.1…" is costly to read twice)."""
+
+    __slots__ = ("s", "e", "words", "_text", "_nums")
+
+    def __init__(self, text: str, s: int, e: int):
+        self.s, self.e, self._text, self._nums = s, e, text, None
+        self.words = set(tokenize(text[s:e]))
+
+    @property
+    def nums(self) -> set[str]:
+        if self._nums is None:
+            self._nums = numbers(self._text[self.s : self.e])
+        return self._nums
+
+
+def _candidates(text: str) -> list[_Candidate]:
+    """Single sentences, then pairs of adjacent ones (singles first: shorter wins ties)."""
+    spans = sentence_spans(text)
+    spans = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    return [_Candidate(text, s, e) for s, e in spans]
+
+
+def best_span(sentence_tokens: set[str], text: str, required_numbers: frozenset[str] = frozenset(), novel_tokens: frozenset[str] = frozenset(), weights: Mapping[str, float] | None = None) -> Span:
     """The span of `text` (one sentence or two adjacent ones) that best supports the
-    sentence: most of its new words (those the question did not contain), then most
-    of all its words, among spans that contain every required number."""
+    sentence: most of its new content (what the question did not contain), then most
+    of all its content, among spans that hold every required number."""
     if not sentence_tokens:
         return Span(0.0, 0, 0)
-    spans = sentence_spans(text)
-    candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]  # singles first: shorter wins ties
+    return _best(sentence_tokens, _candidates(text), required_numbers, novel_tokens, weights)
+
+
+def _best(tokens: set[str], candidates, required: frozenset[str], novel: frozenset[str], weights) -> Span:
+    default = _default(tokens, weights)
+    total, novel_total = _mass(tokens, weights, default), _mass(novel, weights, default)
     best, best_key = Span(0.0, 0, 0, 0.0), (-1.0, -1.0)
-    for s, e in candidates:
-        if required_numbers and not required_numbers <= numbers(text[s:e]):
+    for c in candidates:
+        s, e, words = c.s, c.e, c.words
+        if required and not numbers_hold(required, c.nums):
             continue
-        words = set(tokenize(text[s:e]))
-        novel = len(novel_tokens & words) / len(novel_tokens) if novel_tokens else 1.0
-        score = len(sentence_tokens & words) / len(sentence_tokens)
-        key = (round(novel, 9), round(score, 9))
+        share = _mass(tokens & words, weights, default) / total if total else 0.0
+        new = _mass(novel & words, weights, default) / novel_total if novel_total else 1.0
+        key = (round(new, 9), round(share, 9))
         if key > best_key:  # strictly better only: on ties the earlier, shorter span stays
-            best, best_key = Span(score, s, e, novel), key
+            best, best_key = Span(share, s, e, new), key
     return best
 
 
@@ -108,53 +244,167 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def verify(answer: str, hits: list[Hit], question: str = "", min_support: float = MIN_SUPPORT, min_novel: float = MIN_NOVEL) -> tuple[str, list[Citation], list[str]]:
+def split_clauses(sentence: str) -> list[tuple[str, str]]:
+    """(separator, clause) pairs at clause boundaries: a semicolon, or a comma before
+    "and", "but", "while", "whereas", "whereby", "which", "as well as". The first
+    separator is ""; joining the pairs gives the sentence back."""
+    out, pos, sep = [], 0, ""
+    for m in _CLAUSE.finditer(sentence):
+        if sentence[pos : m.start()].strip():
+            out.append((sep, sentence[pos : m.start()]))
+            sep, pos = m.group(0), m.end()
+    out.append((sep, sentence[pos:]))
+    return out
+
+
+def check(answer: str, hits: list[Hit], question: str = "", weights: Mapping[str, float] | None = None, min_support: float = MIN_SUPPORT, min_novel: float = MIN_NOVEL) -> Checked:
     """Check and correct the citations of `answer` against the numbered `hits`.
 
-    A source supports a sentence when its best span holds `min_support` of the
-    sentence's content words and `min_novel` of those the `question` did not already
-    contain: echoing the question is easy, the answer's own words are the claim.
-
-    Returns the answer with corrected markers, one citation per cited source (with
-    the quote supporting the first sentence that cites it), and notes on changes.
+    `weights`: each term's idf in the collection (rag.retrievers.BM25Retriever.term_weights,
+    or `rarity_weights`); a source supports a claim when its span holds `min_support`
+    of the sentence's content mass and `min_novel` of the mass the `question` did not
+    already contain: echoing the question is easy, the answer's own words are the claim.
     """
+    sources = {n: _candidates(h.chunk.text) for n, h in enumerate(hits, start=1)}
+    asked = frozenset(tokenize(question))
+    rule = (sources, asked, weights, min_support, min_novel)
+    out = Checked()
     citations: dict[int, Citation] = {}
-    notes: list[str] = []
-    sentences = []
     seen: set[str] = set()
     for body, claimed in split_answer(answer):
         if body.lower() in seen:  # a small model may loop on one sentence
             continue
         seen.add(body.lower())
-        tokens = set(tokenize(body))
-        if not tokens:
-            sentences.append(body)
+        claim = _claim(body, asked)
+        if not claim[0]:
+            out.pieces.append((body, True))
             continue
-        required = frozenset(numbers(body))
-        novel = frozenset(tokens - set(tokenize(question)))
-        spans = {n: best_span(tokens, h.chunk.text, required, novel) for n, h in enumerate(hits, start=1)}
-
-        def supports(n: int) -> bool:
-            return spans[n].score >= min_support and spans[n].novel >= min_novel
-
-        best_n = max(spans, key=lambda n: (spans[n].novel, spans[n].score)) if spans else None
-        kept = [n for n in claimed if n in spans and supports(n) and spans[n].score >= spans[best_n].score - KEEP_MARGIN]
-        if not kept and best_n is not None and supports(best_n):
-            kept = [best_n]
-            if claimed:
-                notes.append(f"corrected citation {claimed} -> [{best_n}] for: {body[:60]}")
-            else:
-                notes.append(f"added citation [{best_n}] for: {body[:60]}")
-        if not kept:
-            sentences.append(f"{body} {UNSUPPORTED}")
-            notes.append(f"no source supports: {body[:60]}")
+        parts, rest, how = _support(body, claimed, rule, claim)
+        if not parts:
+            out.pieces.append((body, False))
+            out.notes.append(f"no source supports: {body[:60]}")
             continue
-        for n in kept:
-            if n not in citations:
-                chunk, span = hits[n - 1].chunk, spans[n]
-                citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id, chunk.ocr)
-        sentences.append(_with_markers(body, kept))
-    return " ".join(sentences), sorted(citations.values(), key=lambda c: c.n), notes
+        cited = list(dict.fromkeys(n for _, _, spans in parts for n, _ in spans))
+        if how:
+            out.notes.append(f"{how} {cited} for: {body[:60]}")
+        elif claimed and cited != claimed:
+            out.notes.append(f"{'corrected' if any(n not in cited for n in claimed) else 'added'} citation {claimed} -> {cited} for: {body[:60]}")
+        elif not claimed:
+            out.notes.append(f"added citation {cited} for: {body[:60]}")
+        out.pieces.append((_marked(parts, finished=not rest), True))
+        if rest:
+            out.pieces.append((rest, False))
+            out.notes.append(f"no source supports the end of: {body[:60]}")
+        for _, _, spans in parts:
+            for n, span in spans:
+                if n not in citations:
+                    chunk = hits[n - 1].chunk
+                    citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id, chunk.ocr)
+    out.citations = sorted(citations.values(), key=lambda c: c.n)
+    return out
+
+
+def verify(answer: str, hits: list[Hit], question: str = "", min_support: float = MIN_SUPPORT, min_novel: float = MIN_NOVEL, weights: Mapping[str, float] | None = None) -> tuple[str, list[Citation], list[str]]:
+    """`check` as one text: the answer with corrected markers and each sentence no
+    source supports kept in place, tagged UNSUPPORTED; the citations; the notes."""
+    checked = check(answer, hits, question, weights, min_support, min_novel)
+    text = " ".join(t if ok else f"{t} {UNSUPPORTED}" for t, ok in checked.pieces)
+    return text, checked.citations, checked.notes
+
+
+def _support(body: str, claimed: list[int], rule, claim) -> tuple[list, str, str]:
+    """How the sources support `body`: ([(separator, clause, [(n, span)...])...],
+    the unsupported rest, how). A sentence with clauses is checked clause by clause,
+    so a true first half cannot carry an invented second one: the clauses up to the
+    first one no source holds are kept and the rest is returned apart; when every
+    clause is held, one source for the whole sentence is cited once, else each clause
+    its own. Otherwise one source for the whole sentence, else two jointly. Nothing
+    found: ([], "", "")."""
+    one = _single(body, claimed, rule, claim)
+    clauses = split_clauses(body)
+    found = [(sep, clause, _single(clause, claimed, rule)) for sep, clause in clauses] if len(clauses) > 1 else []
+    held = 0
+    while held < len(found) and found[held][2]:
+        held += 1
+    if found and held == len(found) and not one:
+        return found, "", "split at clauses:"
+    if found and 0 < held < len(found):
+        rest = "".join(sep + clause for sep, clause, _ in found[held:]).lstrip(" ,;")
+        return found[:held], rest, "kept the supported clauses:"
+    if one:
+        return [("", body, one)], "", ""
+    both = _joint(claim, rule)
+    return ([("", body, both)], "", "supported jointly by") if both else ([], "", "")
+
+
+def _claim(text: str, asked: frozenset[str]) -> tuple[set[str], frozenset[str], frozenset[str]]:
+    tokens = set(tokenize(text))
+    return tokens, frozenset(numbers(text)), frozenset(tokens - asked)
+
+
+def _single(text: str, claimed: list[int], rule, claim=None) -> list[tuple[int, Span]]:
+    """The source(s) that alone support `text` (its `claim`, when already analysed):
+    the model's own [n] when it supports it and is within KEEP_MARGIN of the best,
+    else the best one; [] when none does."""
+    sources, asked, weights, min_support, min_novel = rule
+    tokens, required, novel = claim or _claim(text, asked)
+    if not tokens:
+        return []
+    spans = {n: _best(tokens, c, required, novel, weights) for n, c in sources.items()}
+    ok = [n for n, s in spans.items() if s.score >= min_support and s.novel >= min_novel]
+    if not ok:
+        return []
+    best = max(ok, key=lambda n: (spans[n].novel, spans[n].score))
+    kept = [n for n in claimed if n in ok and spans[n].score >= spans[best].score - KEEP_MARGIN]
+    return [(n, spans[n]) for n in kept or [best]]
+
+
+def _joint(claim, rule) -> list[tuple[int, Span]]:
+    """Two sources whose spans together hold the claim (its numbers, `min_support` and
+    MIN_JOINT of its new mass), each adding some of the claim the other lacks; [] if none."""
+    sources, asked, weights, min_support, min_novel = rule
+    tokens, required, novel = claim
+    claim = novel or frozenset(tokens)
+    default = _default(tokens, weights)
+    total, novel_total = _mass(tokens, weights, default), _mass(novel, weights, default)
+    useful = {n: [c for c in cs if claim & c.words or (required and required & c.nums)] for n, cs in sources.items()}
+    best, best_key = [], (-1.0, -1.0)
+    ns = sorted(useful)
+    for i, a in enumerate(ns):
+        for b in ns[i + 1 :]:
+            for ca in useful[a]:
+                sa, ea, wa = ca.s, ca.e, ca.words
+                for cb in useful[b]:
+                    sb, eb, wb = cb.s, cb.e, cb.words
+                    if not (claim & wa) - wb or not (claim & wb) - wa:
+                        continue  # one of them adds nothing: not a joint claim
+                    if required and not numbers_hold(required, ca.nums | cb.nums):
+                        continue
+                    words = wa | wb
+                    share = _mass(tokens & words, weights, default) / total
+                    new = _mass(novel & words, weights, default) / novel_total if novel_total else 1.0
+                    key = (round(new, 9), round(share, 9))
+                    if share >= min_support and new >= max(min_novel, MIN_JOINT) and key > best_key:
+                        best_key = key
+                        best = [(a, _alone(tokens, novel, sa, ea, wa, weights, default)), (b, _alone(tokens, novel, sb, eb, wb, weights, default))]
+    return best
+
+
+def _alone(tokens, novel, s, e, words, weights, default) -> Span:
+    total, novel_total = _mass(tokens, weights, default), _mass(novel, weights, default)
+    return Span(_mass(tokens & words, weights, default) / total, s, e, _mass(novel & words, weights, default) / novel_total if novel_total else 1.0)
+
+
+def _marked(parts: list, finished: bool) -> str:
+    """The supported clauses with each one's markers; a sentence cut short ends with "."."""
+    out = []
+    for i, (sep, clause, spans) in enumerate(parts):
+        ns = [n for n, _ in spans]
+        last = i == len(parts) - 1
+        if last and not finished:
+            clause = clause.rstrip(" ,;") + "."
+        out.append(sep + (_with_markers(clause, ns) if last else f"{clause.rstrip()} {''.join(f'[{n}]' for n in ns)}"))
+    return "".join(out)
 
 
 def _with_markers(body: str, ns: list[int]) -> str:

@@ -22,6 +22,7 @@ from ingest.language import collection_languages, covers, embedder_languages, qu
 from ingest.lexical import bm25_scores, bm25_weights, query_tokens
 from ingest.settings import FUSIONS
 
+from .citations import Rarity
 from .fusion import adaptive_weights, linear_fusion, rarity, reciprocal_rank_fusion
 from .types import Hit
 
@@ -65,6 +66,16 @@ class BM25Retriever:
         ids = [self.index.vocab.get(t) for t in self.terms(query)]
         dfs = [self.df[i] if i is not None and i < len(self.df) else 0 for i in ids]
         return rarity([np.log(n / (df + 1)) for df in dfs], n)
+
+    def term_weights(self) -> Rarity:
+        """Each term's idf here (rag.citations.Rarity), for the citation check."""
+        vocab, df = self.index.vocab, self.df
+
+        def count(term: str) -> int:
+            i = vocab.get(term)
+            return int(df[i]) if i is not None and i < len(df) else 0
+
+        return Rarity(count, len(self.index), lambda: iter(vocab))
 
     def search(self, query: str, k: int) -> list[Hit]:
         if not len(self.index):
