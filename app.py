@@ -44,7 +44,7 @@ from ingest.sessions import EVICTED, Session, SessionStore, claim, claim_uploads
 from ingest.settings import MODES, Settings
 from rag.pageview import PageCache, locate
 from rag.pipeline import Collection, Models, ask, log_timings_to
-from rag.render import chat_markdown, cite_links, plural, render_details, render_page_view, render_passages, render_report, render_sources
+from rag.render import answer_markdown, chat_markdown, plural, render_details, render_page_view, render_passages, render_report, render_sources
 
 log = logging.getLogger("sourced.app")
 
@@ -533,7 +533,7 @@ class Handlers:
                     elif kind == "draft":
                         reply["content"] = chat_markdown(value)
                     elif kind == "answer":  # the verified answer replaces what streamed
-                        reply["content"] = cite_links(value)
+                        reply["content"] = answer_markdown(value)
                         self._keep_chat(tab)
                         yield render_sources(value), render_passages(value), render_details(value)
                         return

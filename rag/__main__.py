@@ -242,9 +242,15 @@ def _ask(collection, args) -> int:
     if args.json:
         print(json.dumps(final.to_json(), ensure_ascii=False))
     else:
-        print("\n\n" + final.text)
+        from .render import QUOTE_LABEL, UNSUPPORTED_LABEL
+
+        print("\n\n" + (QUOTE_LABEL + "\n" if final.fallback == "quote" else "") + final.text)
         for c in final.citations:
             print(f"  [{c.n}] {c.source}, page {c.page}{' (OCR)' if c.ocr else ''}: \"{c.quote}\"")
+        if final.unsupported:
+            print(UNSUPPORTED_LABEL)
+            for sentence in final.unsupported:
+                print(f"  - {sentence}")
     return 0
 
 

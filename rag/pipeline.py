@@ -22,7 +22,7 @@ from ingest.embedder import Embedder, embedder_from
 from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, resolve
 from ingest.settings import MODES, Settings, check_choice
 
-from . import citations, gate
+from . import citations, evidence, gate
 from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
 from .rerank import Reranker, load_reranker, rerank
 from .retrievers import HybridRetriever, retrievers_for
@@ -204,6 +204,12 @@ class Collection:
             while len(self._answers) > ANSWER_CACHE_SIZE:
                 self._answers.popitem(last=False)
 
+    def term_weights(self):
+        """The live generation's term rarity (rag.citations.Rarity) for the citation
+        check; None for an empty collection."""
+        _, retrievers = self.snapshot()
+        return retrievers["bm25"].term_weights() if "bm25" in retrievers else None
+
     def search(self, query: str, k: int, mode: str | None = None) -> tuple[list[Hit], dict]:
         """The top `k` hits for `query` under `mode`, and milliseconds per stage."""
         t = time.perf_counter()
@@ -313,20 +319,38 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     timings["generate_ms"] = _ms(t)
     raw = answer.raw = "".join(pieces).strip()
 
-    if not raw or raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
-        answer.text = NOT_IN_DOCUMENTS + " The closest passages are listed below."
-        answer.notes.append("the model found no answer in the passages")
-    else:
-        t = time.perf_counter()
-        answer.text, answer.citations, notes = citations.verify(citations.strip_foreign_links(raw, hits), hits, question)
-        answer.answerable = bool(answer.citations)
-        answer.notes.extend(notes)
-        timings["cite_ms"] = _ms(t)
+    t = time.perf_counter()
+    assemble(answer, raw, question, collection.term_weights())
+    timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
     if timings["generate_ms"] < 1000 * s.deadline_s:  # an answer cut short by the deadline is not kept
         collection.remember_answer(key, answer)
     yield "answer", answer
+
+
+def assemble(answer: Answer, raw: str, question: str, weights=None) -> Answer:
+    """Fill `answer` from what the model wrote, once the gate found the passages
+    relevant: the sentences a source supports, with verified citations, lead; what no
+    source supports goes to `answer.unsupported`, never into the text. When no sentence
+    is supported (or the model found nothing), the answer is the best evidence quoted
+    verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal."""
+    hits = answer.hits
+    if raw and not raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
+        checked = citations.check(citations.strip_foreign_links(raw, hits), hits, question, weights)
+        answer.unsupported, answer.notes = checked.unsupported, [*answer.notes, *checked.notes]
+        if checked.citations:
+            answer.text, answer.citations, answer.answerable = checked.text, checked.citations, True
+            return answer
+    else:
+        answer.notes.append("the model found no answer in the passages")
+    found = evidence.quote(question, hits, weights)
+    if found is None:
+        answer.text, answer.answerable = NOT_IN_DOCUMENTS + " The closest passages are listed below.", False
+        return answer
+    answer.text, answer.citations, answer.answerable, answer.fallback = f"“{' '.join(found.quote.split())}” [1]", [found], True, "quote"
+    answer.notes.append("no generated sentence is supported by the passages: the answer quotes the best evidence instead")
+    return answer
 
 
 def answer_once(collection: Collection, question: str, history: list[dict] | None = None, **kw) -> Answer:

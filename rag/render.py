@@ -75,16 +75,48 @@ def cite_links(answer) -> str:
 
     def link(m: re.Match) -> str:
         c = by_n.get(int(m.group(1)))
-        if c is None:
-            return m.group(0)
-        quote = " ".join(c.quote.split())
-        quote = quote if len(quote) <= 200 else quote[:197] + "…"
-        title = f"{c.source}, page {c.page}{' (OCR)' if c.ocr else ''}: {quote}".replace('"', "'").replace("\\", "/")
-        chunk = chunks.get(c.chunk_id)
-        href = f"#cite-{target(c.chunk_id, *quote_span(chunk, c.quote))}" if chunk else f"#source-{c.n}"
-        return f'[\\[{c.n}\\]]({href} "{title}")'
+        return m.group(0) if c is None else _cite_link(c, chunks.get(c.chunk_id))
 
     return re.sub(r"\[(\d+)\]", link, chat_markdown(answer.text))
+
+
+def _cite_link(c, chunk) -> str:
+    quote = " ".join(c.quote.split())
+    quote = quote if len(quote) <= 200 else quote[:197] + "…"
+    title = f"{c.source}, page {c.page}{' (OCR)' if c.ocr else ''}: {quote}".replace('"', "'").replace("\\", "/")
+    href = f"#cite-{target(c.chunk_id, *quote_span(chunk, c.quote))}" if chunk else f"#source-{c.n}"
+    return f'[\\[{c.n}\\]]({href} "{title}")'
+
+
+QUOTE_LABEL = "Quoted from your documents (no sentence of the generated answer was supported by them):"
+UNSUPPORTED_LABEL = "Not supported by your documents:"
+
+
+def answer_markdown(answer) -> str:
+    """The chat message for a finished answer: the short direct answer first (its [n]
+    linked, cite_links), then each supporting quote verbatim with its file and page,
+    then, struck through under UNSUPPORTED_LABEL, what the model wrote that no source
+    supports. A quoted fallback (Answer.fallback) says it is a quote, not an answer."""
+    chunks = {h.chunk.chunk_id: h.chunk for h in answer.hits}
+    lead = cite_links(answer)
+    if answer.fallback == "quote":
+        c = answer.citations[0]
+        parts = [f"_{QUOTE_LABEL}_", f"> {lead}  \n> — {_md_text(c.source)}, page {c.page}{' (OCR)' if c.ocr else ''}"]
+    else:
+        parts = [lead]
+        quotes = [f"> \u201c{_md_text(' '.join(c.quote.split()))}\u201d — {_md_text(c.source)}, page {c.page}{' (OCR)' if c.ocr else ''} {_cite_link(c, chunks.get(c.chunk_id))}"
+                  for c in answer.citations]
+        if quotes:
+            parts.append("  \n".join(quotes))
+    if answer.unsupported:
+        parts.append(f"**{UNSUPPORTED_LABEL}**  \n" + "  \n".join(f"~~{_md_text(u)}~~" for u in answer.unsupported))
+    return "\n\n".join(parts)
+
+
+def _md_text(text: str) -> str:
+    """Document or model text shown literally inside Markdown: HTML escaped (chat_markdown)
+    and Markdown's own marks backslash-escaped, so a quote never formats or links."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", chat_markdown(text))
 
 
 def _highlight(text: str, quote: str) -> str:

@@ -45,6 +45,8 @@ class Answer:
     timings_ms: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # what the model wrote that no source supports: never shown as the answer
+    fallback: str = ""  # "quote": no generated sentence was supported, so `text` quotes the best evidence verbatim
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +55,8 @@ class Answer:
             "answer": self.text,
             "answerable": self.answerable,
             "raw_answer": self.raw,
+            "fallback": self.fallback or None,
+            "unsupported": self.unsupported,
             "citations": [c.to_json() for c in self.citations],
             "sources": [hit_json(h, i + 1) for i, h in enumerate(self.hits)],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},

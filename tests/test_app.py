@@ -119,7 +119,10 @@ def test_answer_streams_then_cites_file_and_page(handlers, docs):
     assert all(a in b for a, b in zip(streamed, streamed[1:])), "each piece extends the last"
     _, chat, sources, passages, details, waiting, ask_button, stop_button = outputs[-1]
     assert chat[-2] == {"role": "user", "content": QUESTION}
-    assert unlink(chat[-1]["content"]) == "Every employee receives 27 days of paid annual leave per year [1]."
+    # the direct answer leads; the verbatim quote follows with its file and page (#13, part 2)
+    lead, quotes = unlink(chat[-1]["content"]).split("\n\n")[:2]
+    assert lead == "Every employee receives 27 days of paid annual leave per year [1]."
+    assert quotes.startswith("> \u201cEvery employee receives 27 days") and "handbook.pdf, page 3 [1]" in quotes
     assert waiting == "" and ask_button.visible and not stop_button.visible
     assert outputs[1][7].visible, "Stop shows while the answer streams"
     assert "<b>handbook.pdf</b> · page 3" in sources
@@ -247,7 +250,7 @@ def test_api_upload_ask_and_session_isolation(models, docs):
         assert "handbook.pdf | indexed, 3 chunks" in report
         assert [r[0] for r in documents["data"]] == ["handbook.pdf"]
         chat, sources, passages, details, *_ = alice.predict(QUESTION, api_name="/ask")
-        assert unlink(chat[-1]["content"][0]["text"]).endswith("[1].")
+        assert unlink(chat[-1]["content"][0]["text"]).split("\n\n")[0].endswith("[1].")
         assert "<b>handbook.pdf</b> · page 3" in sources
 
         bob = Client(f"http://127.0.0.1:{port}/", verbose=False)

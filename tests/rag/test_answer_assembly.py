@@ -1,0 +1,56 @@
+"""An answer never looks right when it is not (#13, part 2): a sentence no source
+supports is kept out of the answer and shown struck through; an answer with no
+supported sentence quotes the best evidence, labelled as a quote; the direct answer
+leads and the verbatim quotes follow with file and page."""
+
+from ingest.settings import Settings
+from rag.generate import NOT_IN_DOCUMENTS
+from rag.pipeline import Collection, Models, answer_once
+from rag.render import QUOTE_LABEL, UNSUPPORTED_LABEL, answer_markdown, render_sources
+
+from ..fakes import HASH_GATE, ScriptedGenerator
+
+LEAVE = "How many days of paid annual leave does an employee get?"
+
+
+def _collection(index, embedder, reply: str) -> Collection:
+    models = Models(Settings(top_k=3, **HASH_GATE), embedder=embedder, reranker=None, reranker_reason="off in tests", generator=ScriptedGenerator([("annual leave", reply)]))
+    return Collection(index, models)
+
+
+def test_an_unsupported_sentence_is_not_part_of_the_answer_and_is_shown_struck_through(hash_index, hash_embedder):
+    answer = answer_once(_collection(hash_index, hash_embedder, "Every employee receives 27 days of paid annual leave per year [1]. Unused days are paid out in December."), LEAVE)
+    assert answer.answerable and answer.fallback == ""
+    assert answer.text == "Every employee receives 27 days of paid annual leave per year [1]."
+    assert answer.unsupported == ["Unused days are paid out in December."]
+    md = answer_markdown(answer)
+    lead, quotes, unsupported = md.split("\n\n")
+    assert "27 days" in lead and "December" not in lead
+    assert quotes.startswith("> \u201cEvery employee receives 27 days of paid annual leave per year.\u201d — handbook.pdf, page 3 [\\[1\\]](#cite-")
+    assert unsupported == f"**{UNSUPPORTED_LABEL}**  \n~~Unused days are paid out in December.~~"
+    assert answer.to_json()["unsupported"] == ["Unused days are paid out in December."] and answer.to_json()["fallback"] is None
+
+
+def test_no_supported_sentence_falls_back_to_the_best_evidence_quoted(hash_index, hash_embedder):
+    answer = answer_once(_collection(hash_index, hash_embedder, "Employees get 40 days of leave and a company car [1]."), LEAVE)
+    assert answer.answerable and answer.fallback == "quote"
+    assert answer.text == "\u201cEvery employee receives 27 days of paid annual leave per year.\u201d [1]"
+    assert [(c.source, c.page, c.quote) for c in answer.citations] == [("handbook.pdf", 3, "Every employee receives 27 days of paid annual leave per year.")]
+    assert answer.unsupported == ["Employees get 40 days of leave and a company car."]
+    md = answer_markdown(answer)
+    assert md.startswith(f"_{QUOTE_LABEL}_\n\n> \u201cEvery employee") and "— handbook.pdf, page 3" in md and "~~Employees get 40 days" in md
+    assert "<mark>Every employee receives 27 days of paid annual leave per year.</mark>" in render_sources(answer)
+    assert answer.to_json()["fallback"] == "quote"
+
+
+def test_a_model_that_finds_nothing_in_relevant_passages_gets_the_quote_too(hash_index, hash_embedder):
+    answer = answer_once(_collection(hash_index, hash_embedder, NOT_IN_DOCUMENTS), LEAVE)
+    assert answer.fallback == "quote" and "27 days" in answer.text and answer.unsupported == []
+
+
+def test_what_the_gate_finds_irrelevant_is_refused_with_the_closest_passages(hash_index, hash_embedder):
+    c = _collection(hash_index, hash_embedder, "Paris [1].")
+    answer = answer_once(c, "What is the capital of France?")
+    assert not answer.answerable and answer.fallback == "" and answer.text.startswith(NOT_IN_DOCUMENTS)
+    assert answer.citations == [] and c.models.generator.prompts == []
+    assert "<h4>Closest passages</h4>" in render_sources(answer)
