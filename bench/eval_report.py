@@ -189,36 +189,61 @@ def lexical_section(data: Path, lines: list[str], n: int = 100_000, queries: int
     ]
 
 
-def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 200) -> None:
-    """`rag eval-answers` on SQuAD: the LLM pipeline beside the extractive baseline."""
+ANSWER_ROWS = [  # (label, key of rag.eval.answers' summaries)
+    ("answer accuracy (answered; holds a gold answer, SQuAD-normalised, as ALCE)", "answer_accuracy"),
+    ("citation precision (cited passage is the gold one or holds a gold answer)", "citation_precision"),
+    ("answer rate (answerable questions)", "answer_rate"),
+    ("token F1 (answered)", "f1"),
+    ("token F1 (all questions; a refusal scores 0)", "f1_all"),
+    ("exact match (answered)", "exact_match"),
+    ("refusal rate (same questions against SciFact's corpus)", "refusal_rate_unanswerable"),
+]
+ANSWER_SYSTEMS = [  # (column, key of the result): the pipeline as shipped, its other fallback, the baseline
+    ("LLM, quoted fallback (as shipped)", "llm"),
+    ("LLM, refusal fallback", "llm_refusal_fallback"),
+    ("extractive baseline", "extractive"),
+]
+
+
+def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 200, result: dict | None = None) -> None:
+    """`rag eval-answers` on the held-out half of squad-a's articles: the LLM pipeline
+    with each fallback beside the extractive baseline (`result`: that command's --json
+    output, when it was already run)."""
     from rag.eval.answers import run
 
-    r = run(data / "squad-a", data / "scifact", base, limit)
-    rows = [
-        ("exact match (answered)", "exact_match"),
-        ("token F1 (answered)", "f1"),
-        ("token F1 (all questions; a refusal scores 0)", "f1_all"),
-        ("citation precision (cited passage is the gold one or holds a gold answer)", "citation_precision"),
-        ("answer rate (answerable questions)", "answer_rate"),
-        ("refusal rate (same questions against SciFact's corpus)", "refusal_rate_unanswerable"),
-    ]
-    llm, ext = r["llm"], r["extractive"]
+    r = result or run(data / "squad-a", data / "scifact", base, limit, articles="test")
+    cell = lambda v: "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    quoted, llm = r["fallback_only"], r["llm"]
     lines += [
         "## Answers: SQuAD questions, cited",
         "",
-        f"`python -m rag eval-answers --dataset DATA/squad-a --unanswerable DATA/scifact --limit {limit}` (DATA: the benchmarks' `--data` folder): the first {limit} questions of qa.jsonl,",
-        f"asked of the squad-a corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`;",
-        "the extractive baseline answers with the top passage's sentence that shares most words with the question,",
-        f"behind the same evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}).",
+        f"`python -m rag eval-answers --dataset DATA/squad-a --unanswerable DATA/scifact --articles test --limit {r['questions']}` (DATA: the benchmarks' `--data` folder):",
+        f"{r['questions']} questions of the held-out half of squad-a's articles (rag.eval.datasets.article_half: the 24 titles ordered by SHA-1, the second 12;",
+        "no training may use them), taken from each article in turn, asked of the squad-a corpus and again of the SciFact corpus (where none is answerable).",
+        f"LLM `{r['models']['llm']}`, behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps",
+        "only sentences a cited span supports; when none is left, the shipped pipeline quotes the top passage's best sentence (rag.evidence), labelled as a",
+        "quote; the refusal-fallback column scores the same answers with those quotes counted as refusals. The extractive baseline is that quote alone, no LLM.",
         "",
-        "| | LLM pipeline | extractive baseline |",
-        "|---|---|---|",
-        *[f"| {label} | {llm[key]} | {ext[key]} |" for label, key in rows],
-        f"| median time to first token, ms | {llm['median_first_token_ms']} | – |",
-        f"| median total per answer, ms | {llm['median_total_ms']} | – |",
-        f"| median generation speed, tokens/s | {llm['median_tokens_per_s']} | – |",
+        "| | " + " | ".join(label for label, _ in ANSWER_SYSTEMS) + " |",
+        "|---|" + "---|" * len(ANSWER_SYSTEMS),
+        *[f"| {label} | " + " | ".join(cell(r[key][k]) for _, key in ANSWER_SYSTEMS) + " |" for label, k in ANSWER_ROWS],
+        f"| median time to first token, ms | {llm['median_first_token_ms']:.0f} | same run | – |",
+        f"| median total per answer, ms | {llm['median_total_ms']:.0f} | same run | – |",
+        "",
+        f"The quoted fallbacks alone: {quoted['answered']} of {r['questions']} answers, answer accuracy {cell(quoted['answer_accuracy'])}, "
+        f"citation precision {cell(quoted['citation_precision'])}: that many questions the refusal fallback leaves unanswered.",
+        "A trained answering adapter (SOURCED_LLM_ADAPTER, issue 13 part 3) will be one more column of the same run.",
         "",
     ]
+
+
+def splice_answers(path: Path, body: list[str]) -> None:
+    """Replace the answers section of an existing report (from its heading to the next
+    "## ") with `body`, leaving every other section as the last full run wrote it."""
+    old = path.read_text(encoding="utf-8")
+    start = old.index("## Answers: SQuAD questions, cited")
+    end = old.find("\n## ", start + 1)
+    path.write_text(old[:start] + "\n".join(body).rstrip("\n") + "\n" + (old[end:] if end >= 0 else ""), encoding="utf-8")
 
 
 def main() -> int:
@@ -226,11 +251,20 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
     ap.add_argument("--datasets", nargs="*", default=DATASETS)
     ap.add_argument("--skip-answers", action="store_true", help="leave out the answer evaluation (about 8 minutes)")
+    ap.add_argument("--answers-only", metavar="JSON", nargs="?", const="", help="rewrite only the answers section of --out (from a saved `rag eval-answers --articles test --json` output, or by running it)")
     data_folder.add_argument(ap)
     args = ap.parse_args()
     data = data_folder.check(ap, args.data, [*args.datasets, "scifact", "squad-a"])  # the answer and lexical sections read these two
     go_offline_if_unreachable()
     base = Settings.from_env()
+    if args.answers_only is not None:
+        import json
+
+        body: list[str] = []
+        answers_section(data, body, base, result=json.loads(Path(args.answers_only).read_text()) if args.answers_only else None)
+        splice_answers(Path(args.out), body)
+        print("\n".join(body))
+        return 0
     models = Models(base)
     t0 = time.perf_counter()
     lines: list[str] = []

@@ -19,6 +19,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .eval.datasets import ARTICLE_HALVES  # light: the split's names, one place
+
     ap = argparse.ArgumentParser(prog="python -m rag", description="Search and ask questions over a Sourced index.")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("search", help="ranked passages for a query")
@@ -52,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     ea.add_argument("--unanswerable", metavar="DIR", help="a BEIR-layout dataset whose corpus does not cover the questions (SciFact for SQuAD): each question is asked of it too, and the refusal rate is measured there; without it, no refusal run (refusal_rate_unanswerable: null)")
     ea.add_argument("--limit", type=int, default=200)
     ea.add_argument("--offset", type=int, default=0, help="skip the first N questions (calibration uses others than evaluation)")
+    ea.add_argument("--articles", choices=ARTICLE_HALVES, default="all", help="all questions in file order, or those of one half of the articles (train/test, split by rag.eval.datasets.article_half; taken from each article in turn)")
     ea.add_argument("--mode", choices=MODES)
     ea.add_argument("--llm", help="GGUF file, REPO_ID/FILE.gguf, or the bundled model (SOURCED_LLM)")
     _common(ea)
@@ -154,11 +157,11 @@ def _eval_answers(args) -> int:
         print("note: no --unanswerable DIR given; the refusal rate on unanswerable questions is not measured", file=sys.stderr)
     elif not Path(args.unanswerable).is_dir():
         raise ValueError(f"--unanswerable {args.unanswerable} is not a folder; give a BEIR-layout dataset the questions are not about, or leave the flag out")
-    result = run(args.dataset, args.unanswerable, settings, args.limit, args.offset, progress=not args.json or sys.stderr.isatty())
+    result = run(args.dataset, args.unanswerable, settings, args.limit, args.offset, progress=not args.json or sys.stderr.isatty(), articles=args.articles)
     if args.json:
         print(json.dumps(result))
     else:
-        for system in ("llm", "extractive"):
+        for system in ("llm", "llm_refusal_fallback", "fallback_only", "extractive"):
             print(system, json.dumps(result[system]))
     return 0
 

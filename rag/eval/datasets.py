@@ -54,3 +54,30 @@ def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
     queries = {q["_id"]: q["text"] for q in _jsonl(queries_path) if q["_id"] in qrels and any(g > 0 for g in qrels[q["_id"]].values())}
     corpus = {d["_id"]: (d.get("title", "") or "", d.get("text", "") or "") for d in _jsonl(folder / "corpus.jsonl")}
     return Dataset(folder.name, corpus, queries, qrels)
+
+
+# ---------------------------------------------------------------- SQuAD-style article split
+
+ARTICLE_HALVES = ("all", "train", "test")
+
+
+def article_half(title: str, titles: list[str] | set[str]) -> str:
+    """Which half of a SQuAD-style collection's articles `title` is in: "train" or "test".
+
+    The one split rule for training (rag.tune) and evaluation (rag.eval.answers): the
+    articles sorted by the SHA-1 of their title (so the split does not follow the
+    file's order or the titles' alphabet), the first half (rounded down) "train",
+    the rest "test". Questions of one article are never in both halves, so nothing
+    learnt from an article's passages or questions is measured on that article.
+    """
+    import hashlib
+
+    order = sorted(set(titles), key=lambda t: (hashlib.sha1(t.encode("utf-8")).hexdigest(), t))
+    if title not in order:
+        raise ValueError(f"article {title!r} is not one of the {len(order)} titles given")
+    return "train" if order.index(title) < len(order) // 2 else "test"
+
+
+def split_articles(titles: list[str] | set[str]) -> dict[str, str]:
+    """title -> "train" | "test" for every title (article_half)."""
+    return {t: article_half(t, titles) for t in set(titles)}

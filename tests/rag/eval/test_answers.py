@@ -44,3 +44,35 @@ def test_extractive_baseline_picks_the_best_sentence(tiny_beir, tmp_path, hash_e
     hits, _ = c.search("how many days of paid leave", 3)
     sentence, ok, cid = extractive_answer("how many days of paid leave", hits, Settings())
     assert ok and cid == "d3" and "27 days" in sentence
+
+
+def test_answer_accuracy_is_a_gold_answer_inside_the_answer():
+    """ALCE's correctness for long answers: the normalised gold string, as whole words."""
+    from rag.eval.answers import answer_accuracy, answer_text
+
+    assert answer_accuracy("The AFC was represented by the Denver Broncos [1].", ["Denver Broncos"]) == 1.0
+    assert answer_accuracy(answer_text("\u201cIt lasted from 1754\u20131763.\u201d [1]"), ["1754\u20131763"]) == 1.0, "a quoted fallback, as scored"
+    assert answer_accuracy("The Broncos.", ["Denver Broncos"]) == 0.0
+    assert answer_accuracy("Latinos live here.", ["Latin"]) == 0.0, "whole words only"
+    assert answer_accuracy("anything", [""]) == 0.0
+
+
+def test_articles_split_in_two_fixed_halves_that_never_mix(tmp_path):
+    import json
+
+    from rag.eval.answers import load_qa
+    from rag.eval.datasets import article_half, split_articles
+
+    titles = [f"Article_{i}" for i in range(24)]
+    halves = split_articles(titles)
+    assert sorted(halves.values()).count("train") == 12 and halves == split_articles(list(reversed(titles))), "the order given does not matter"
+    assert article_half("Article_3", titles) == halves["Article_3"]
+    with open(tmp_path / "qa.jsonl", "w", encoding="utf-8") as f:
+        for i in range(72):
+            f.write(json.dumps({"id": str(i), "question": f"q{i}", "answers": ["a"], "context_id": "c", "title": titles[i % 24]}) + "\n")
+    train, test = load_qa(tmp_path, None, articles="train"), load_qa(tmp_path, None, articles="test")
+    assert len(train) == len(test) == 36 and not {q.title for q in train} & {q.title for q in test}
+    assert {halves[q.title] for q in test} == {"test"}
+    assert len({q.title for q in test[:12]}) == 12, "each article in turn"
+    with pytest.raises(ValueError, match="articles must be one of"):
+        load_qa(tmp_path, None, articles="dev")
