@@ -118,7 +118,7 @@ def kill_at(proc: subprocess.Popen, phase: str, nth: int, delay: float, indexed:
     return f"exited {proc.returncode}"
 
 
-@pytest.mark.slow  # a dozen workers started and killed: about 10 s (Milvus Lite: about 25 s)
+@pytest.mark.slow  # a dozen workers started and killed: about 50 s per backend on a shared 2-core machine
 @pytest.mark.skipif(not MANUAL.exists(), reason=f"needs {MANUAL}")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_at_random_points_never_loses_or_corrupts_the_index(tmp_path, backend):
