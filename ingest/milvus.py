@@ -257,6 +257,7 @@ class MilvusSnapshot:
         self.tuned = manifest.get("tuned", {})
         self.visible = f"added <= {self.generation} and removed > {self.generation}"
         self._df: dict[str, int] = {}
+        self._table: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return self.manifest["counts"]["chunks"]
@@ -298,17 +299,24 @@ class MilvusSnapshot:
         if term in self._df:
             return self._df[term]
         if is_lite(self.uri):
-            if not self._df:
-                for row in query_all(self.client, self.collection, self.visible, ["terms"]):
-                    for t in set(row["terms"].split()):
-                        self._df[t] = self._df.get(t, 0) + 1
-                self._df[""] = 0  # marks the table as made, even for an empty collection
-            return self._df.get(term, 0)
+            return self.term_table().get(term, 0)
         if not term.replace("_", "").isalnum():
             return 0
         res = self.client.query(self.collection, filter=f'TEXT_MATCH(terms, "{term}") and {self.visible}', output_fields=["count(*)"])
         self._df[term] = int(res[0]["count(*)"])
         return self._df[term]
+
+    def term_table(self) -> dict[str, int]:
+        """Live passages per term over every live row, made once per snapshot (one scan
+        of the `terms` field): Lite's document frequencies, and the vocabulary the
+        citation check's Rarity lists (rag.retrievers.MilvusBM25Retriever.term_weights)."""
+        if self._table is None:
+            table: dict[str, int] = {}
+            for row in query_all(self.client, self.collection, self.visible, ["terms"]):
+                for t in set(row["terms"].split()):
+                    table[t] = table.get(t, 0) + 1
+            self._table = table
+        return self._table
 
     def rows(self, vectors: bool = False):
         """(chunks, vectors or None) of every live row, in the order of `documents`

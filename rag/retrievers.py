@@ -130,12 +130,11 @@ class MilvusBM25Retriever:
         n = len(self.index)
         return rarity([np.log(n / (self.index.document_frequency(t) + 1)) for t in self.terms(query)], n)
 
-    def term_weights(self):
+    def term_weights(self) -> Rarity:
         """Each term's idf here (rag.citations.Rarity), its document frequency counted in
-        Milvus on lookup; the vocabulary is not listed (Milvus keeps no term list)."""
-        from .citations import Rarity
-
-        return Rarity(self.index.document_frequency, len(self.index))
+        Milvus on lookup; the vocabulary, which Milvus keeps no list of, from one scan of
+        the live rows' terms per generation (MilvusSnapshot.term_table)."""
+        return Rarity(self.index.document_frequency, len(self.index), lambda: iter(self.index.term_table()))
 
     def search(self, query: str, k: int) -> list[Hit]:
         return [Hit(chunk, score) for chunk, score in self.index.bm25(self.terms(query), k) if score > 0]

@@ -119,6 +119,10 @@ def test_milvus_ranks_as_the_local_backend_does(hash_index, milvus_hash_index, h
             assert ours[0].chunk.chunk_id == theirs[0].chunk.chunk_id, (query, mode)
             if mode == "dense":
                 assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-5)
+    ours, theirs = milvus["bm25"].term_weights(), local["bm25"].term_weights()
+    assert ours and len(ours) == len(theirs) and set(ours) == set(theirs), "the citation check sees the same vocabulary"
+    for term in ("leav", "warranti", "boiler", "nowher"):
+        assert ours[term] == pytest.approx(theirs[term]), term
 
 
 @pytest.mark.slow  # a second process opens the file: a few seconds
