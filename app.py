@@ -641,7 +641,7 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
                 name_box = gr.Textbox(placeholder="Name of a new collection", show_label=False, scale=3, max_length=80, container=False)
                 new_btn = gr.Button("New", size="sm", scale=1, min_width=56)
                 rename_btn = gr.Button("Rename", size="sm", scale=1, min_width=56)
-            files = picker_types_only(gr.File(label="Drop documents", file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES)))
+            files = picker_types_only(gr.File(label="Drop documents", file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES), elem_id="upload"))
             sample = gr.Button("Try the sample", variant="secondary", size="sm")
             report = gr.Markdown(f"Upload files to build your collection, or try the sample (an e-bike owner's guide). {accepted_types(SUPPORTED_SUFFIXES)}")
             documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, value=[], label="Documents", interactive=False, max_height=240, elem_id="documents", column_widths=["50%", "23%", "27%"])

@@ -98,7 +98,7 @@ def open_app(browser, url: str, width: int = 1400):
 
 
 def upload(page, path: Path, timeout_s: float = 30) -> None:
-    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.locator("#upload input[type=file]").set_input_files(str(path))
     page.get_by_text("indexed,", exact=False).first.wait_for(timeout=timeout_s * 1000)
 
 
@@ -355,11 +355,11 @@ def test_clicking_a_citation_shows_its_page_with_the_quote_highlighted(browser, 
 
 def test_the_file_picker_refuses_a_wrong_type_and_sends_the_rest(browser, fake_app, docs, tmp_path):
     page = open_app(browser, fake_app[1])
-    accept = page.locator("input[type=file]").first.get_attribute("accept") or ""
+    accept = page.locator("#upload input[type=file]").get_attribute("accept") or ""
     assert ".pdf" in accept and ".md" in accept and ".exe" not in accept
     exe = tmp_path / "setup.exe"
     exe.write_bytes(b"MZ" + b"\0" * 64)
-    page.locator("input[type=file]").first.set_input_files([str(exe), str(docs["pdf"])])
+    page.locator("#upload input[type=file]").set_input_files([str(exe), str(docs["pdf"])])
     page.get_by_text("Invalid file type", exact=False).first.wait_for(timeout=10_000)
     page.get_by_text("indexed,", exact=False).first.wait_for(timeout=30_000)
     assert "setup.exe" not in page.locator("#documents").inner_text() and "handbook.pdf" in page.locator("#documents").inner_text()
