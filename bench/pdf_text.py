@@ -71,16 +71,9 @@ def similarity(hyp: list[str], ref: list[str]) -> tuple[float, float]:
 
 def transcript(body: list[str], folder: Path) -> Path:
     """A PDF of `body` words laid out like a transcript (see the module docstring)."""
-    from tests.pdfgen import write_pdf
+    from tests.pdfgen import wrap, write_pdf
 
-    lines, line = [], ""
-    for w in body:
-        if len(line) + len(w) + 1 > 60:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
+    lines = wrap(body, 60)
     pages = []
     for n, start in enumerate(range(0, len(lines), 25), start=1):
         numbered = [f"{i} {text}" for i, text in enumerate(lines[start : start + 25], start=1)]

@@ -23,6 +23,19 @@ def pdf_from_objects(objects: list[bytes]) -> bytes:
     return bytes(out)
 
 
+def wrap(words: list[str], width: int) -> list[str]:
+    """Words filled into lines of at most `width` characters (a longer word stands alone)."""
+    lines, line = [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return lines
+
+
 def write_pdf(path: str | Path, pages: list[str], *, password: str | None = None) -> Path:
     """One PDF page per string (lines wrapped at ~80 characters, Helvetica 11 pt).
 
@@ -38,14 +51,7 @@ def write_pdf(path: str | Path, pages: list[str], *, password: str | None = None
     for i, text in enumerate(pages):
         lines = []
         for para in text.split("\n"):
-            words, line = para.split(), ""
-            for w in words:
-                if len(line) + len(w) + 1 > 80:
-                    lines.append(line)
-                    line = w
-                else:
-                    line = f"{line} {w}".strip()
-            lines.append(line)
+            lines += wrap(para.split(), 80)
         ops = ["BT", "/F1 11 Tf", "14 TL", "50 780 Td"] + [f"({_escape(l)}) Tj T*" for l in lines] + ["ET"]
         stream = "\n".join(ops).encode("latin-1")
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
