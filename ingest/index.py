@@ -134,17 +134,31 @@ def _load_newest(folder: Path, embedder: str | None) -> Index:
             log.warning("index generation %s is unusable (%s); trying an older one", name, e)
             continue
         if embedder is not None and index.embedder != embedder:
-            raise IndexMismatchError(
-                f"the index in {folder} was built with embedder '{index.embedder}', but this run uses "
-                f"'{embedder}'. {mismatch_remedy(index.embedder, embedder)}, or rebuild: delete {folder} "
-                f"and run `python -m ingest YOUR_FILES --index {folder}`"
-            )
+            raise embedder_mismatch(folder, index.embedder, embedder)
         return index
     if errors:
         raise IndexCorruptError(f"no intact generation in {folder}: " + "; ".join(errors))
     if (folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith("."))) and not candidates:
         raise IndexCorruptError(f"{folder} exists but is not a Sourced index folder (no generations in it)")
     return Index(embedder=embedder or "", dim=0, folder=folder)
+
+
+def embedder_mismatch(folder: Path, built: str, current: str) -> IndexMismatchError:
+    """The error for a collection built with another embedder than this run's, on any backend."""
+    return IndexMismatchError(
+        f"the index in {folder} was built with embedder '{built}', but this run uses "
+        f"'{current}'. {mismatch_remedy(built, current)}, or rebuild: delete {folder} "
+        f"and run `python -m ingest YOUR_FILES --index {folder}`"
+    )
+
+
+def check_tokenizer(folder: Path, manifest: dict) -> None:
+    """IndexMismatchError when a collection's lexical terms were made by another tokenizer."""
+    if manifest.get("tokenizer") != TOKENIZER_VERSION:
+        raise IndexMismatchError(
+            f"{folder} was tokenised with '{manifest.get('tokenizer')}', this Sourced uses "
+            f"'{TOKENIZER_VERSION}'; rebuild it with `python -m ingest ... --index {folder}`"
+        )
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -198,11 +212,7 @@ def _load_generation(gen: Path) -> Index:
             f"{gen.parent} uses index schema {manifest.get('schema')}, this Sourced reads schema "
             f"{SCHEMA_VERSION}; rebuild it with `python -m ingest ... --index {gen.parent}`"
         )
-    if manifest.get("tokenizer") != TOKENIZER_VERSION:
-        raise IndexMismatchError(
-            f"{gen.parent} was tokenised with '{manifest.get('tokenizer')}', this Sourced uses "
-            f"'{TOKENIZER_VERSION}'; rebuild it with `python -m ingest ... --index {gen.parent}`"
-        )
+    check_tokenizer(gen.parent, manifest)
     for name, digest in manifest["sha256"].items():
         if sha256_file(gen / name) != digest:
             raise ValueError(f"checksum mismatch in {name}")

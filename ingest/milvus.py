@@ -382,14 +382,9 @@ class MilvusBackend:
         manifest, documents = found
         if manifest.get("backend", {}).get("kind") != "milvus":
             raise IndexMismatchError(f"{folder} is not held by Milvus (its record says {manifest.get('backend')})")
-        if manifest.get("tokenizer") != TOKENIZER_VERSION:
-            raise IndexMismatchError(f"{folder} was tokenised with '{manifest.get('tokenizer')}', this Sourced uses '{TOKENIZER_VERSION}'; "
-                                     f"rebuild it with `python -m ingest ... --index {folder}`")
+        index_store.check_tokenizer(folder, manifest)
         if embedder is not None and manifest["embedder"] != embedder:
-            raise IndexMismatchError(
-                f"the index in {folder} was built with embedder '{manifest['embedder']}', but this run uses "
-                f"'{embedder}'. Either set SOURCED_EMBEDDER='{manifest['embedder']}', or rebuild: delete {folder} "
-                f"and run `python -m ingest YOUR_FILES --index {folder}`")
+            raise index_store.embedder_mismatch(folder, manifest["embedder"], embedder)
         uri = live_uri(folder, manifest["backend"]["uri"])
         client = connect(uri, self.storage.token)
         _loaded(client, uri, manifest["backend"]["collection"])
