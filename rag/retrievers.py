@@ -40,7 +40,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
-class BM25Retriever:
+class _QueryTerms:
+    """What both BM25 retrievers (on local files and on Milvus) derive from a query
+    the same way, given `index` (with len), `languages` and `document_frequency(term)`."""
+
+    def terms(self, query: str) -> list[str]:
+        return query_tokens(query, query_languages(query, self.languages))
+
+    def rarity(self, query: str) -> float:
+        """rag.fusion.rarity of the query's terms here (a term no passage holds is rarest)."""
+        n = len(self.index)
+        return rarity([np.log(n / (self.document_frequency(t) + 1)) for t in self.terms(query)], n)
+
+
+class BM25Retriever(_QueryTerms):
     """BM25 Okapi over the index's term-frequency matrix (see ingest.lexical).
 
     A query is analysed in its own language, or in each of the collection's
@@ -54,34 +67,28 @@ class BM25Retriever:
         self.languages = collection_languages(c.lang for c in index.chunks)
         self.df = np.diff(self.weights.indptr)  # passages holding each term (rows of W are terms)
 
-    def terms(self, query: str) -> list[str]:
-        return query_tokens(query, query_languages(query, self.languages))
+    def document_frequency(self, term: str) -> int:
+        i = self.index.vocab.get(term)
+        return int(self.df[i]) if i is not None and i < len(self.df) else 0
 
     def scores(self, query: str) -> np.ndarray:
         return bm25_scores(self.weights, self.index.vocab, self.terms(query))
 
-    def rarity(self, query: str) -> float:
-        """rag.fusion.rarity of the query's terms here (a term no passage holds is rarest)."""
-        n = len(self.index)
-        ids = [self.index.vocab.get(t) for t in self.terms(query)]
-        dfs = [self.df[i] if i is not None and i < len(self.df) else 0 for i in ids]
-        return rarity([np.log(n / (df + 1)) for df in dfs], n)
-
     def term_weights(self) -> Rarity:
         """Each term's idf here (rag.citations.Rarity), for the citation check."""
-        vocab, df = self.index.vocab, self.df
-
-        def count(term: str) -> int:
-            i = vocab.get(term)
-            return int(df[i]) if i is not None and i < len(df) else 0
-
-        return Rarity(count, len(self.index), lambda: iter(vocab))
+        return Rarity(self.document_frequency, len(self.index), lambda: iter(self.index.vocab))
 
     def search(self, query: str, k: int) -> list[Hit]:
         if not len(self.index):
             return []
         scores = self.scores(query)
         return [Hit(self.index.chunks[i], float(scores[i])) for i in top_k(scores, k) if scores[i] > 0]
+
+
+def _trusts(self, lang: str) -> bool:
+    """Whether the embedder was trained on `lang` (ingest.language.covers): both dense
+    retrievers' `trusts`."""
+    return covers(self.languages, lang)
 
 
 class DenseRetriever:
@@ -107,12 +114,10 @@ class DenseRetriever:
         scores, ids = self.faiss.search(self.embedder.embed([query], query=True), min(k, len(self.index)))
         return [Hit(self.index.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
-    def trusts(self, lang: str) -> bool:
-        """Whether the embedder was trained on `lang` (ingest.language.covers)."""
-        return covers(self.languages, lang)
+    trusts = _trusts
 
 
-class MilvusBM25Retriever:
+class MilvusBM25Retriever(_QueryTerms):
     """BM25Retriever's contract over a Milvus-held collection (ingest.milvus): the
     query is analysed as BM25Retriever analyses it, Milvus's BM25 function scores it
     against the chunks' stored analysis, and `rarity` counts document frequencies in
@@ -122,13 +127,7 @@ class MilvusBM25Retriever:
         self.index = snapshot
         counts = snapshot.language_counts
         self.languages = collection_languages(lang for lang, n in counts.items() for _ in range(n))
-
-    def terms(self, query: str) -> list[str]:
-        return query_tokens(query, query_languages(query, self.languages))
-
-    def rarity(self, query: str) -> float:
-        n = len(self.index)
-        return rarity([np.log(n / (self.index.document_frequency(t) + 1)) for t in self.terms(query)], n)
+        self.document_frequency = snapshot.document_frequency
 
     def term_weights(self) -> Rarity:
         """Each term's idf here (rag.citations.Rarity), its document frequency counted in
@@ -155,8 +154,7 @@ class MilvusDenseRetriever:
             return []
         return [Hit(chunk, score) for chunk, score in self.index.dense(self.embedder.embed([query], query=True)[0], k)]
 
-    def trusts(self, lang: str) -> bool:
-        return covers(self.languages, lang)
+    trusts = _trusts
 
 
 def retrievers_for(index, embedder: Embedder, settings) -> dict[str, Retriever]:
