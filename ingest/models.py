@@ -24,6 +24,9 @@ DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 DEFAULT_LLM = "bundled:gemma-3-270m-q4_k_m"
 DEFAULT_CACHE = Path.home() / ".cache" / "sourced"  # Settings.cache (SOURCED_CACHE) chooses another
+# The answering adapter this project trains for the bundled model (rag.tune.adapter;
+# how it was made: assets/answerer-lora.md). No package ships it.
+BUNDLED_ADAPTER = Path(__file__).resolve().parent.parent / "assets" / "answerer-lora.gguf"
 
 
 class ModelUnavailableError(RuntimeError):
@@ -106,6 +109,25 @@ def resolve(name: str, setting: str, cache: str | Path = DEFAULT_CACHE) -> str:
         )
     log.info("%s=%s will be downloaded from the Hugging Face hub on first use", setting, name)
     return name
+
+
+def adapter_for(llm: str, adapter: str) -> str:
+    """The GGUF LoRA to apply to `llm` under the setting SOURCED_LLM_ADAPTER=`adapter`:
+    "auto" is the bundled answering adapter with the bundled model (and none when
+    that file is missing) and no adapter with any other model, which it was not
+    trained on; "none" is off; anything else is a path. "" means no adapter.
+
+    Raises:
+        ModelUnavailableError: a path that does not exist.
+    """
+    if adapter.lower() in ("none", "off", "0", ""):
+        return ""
+    if adapter == "auto":
+        return str(BUNDLED_ADAPTER) if llm == DEFAULT_LLM and BUNDLED_ADAPTER.exists() else ""
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise ModelUnavailableError(f"SOURCED_LLM_ADAPTER={adapter}: no such file (a GGUF LoRA, 'auto' or 'none')")
+    return str(path.resolve())
 
 
 def _in_hf_cache(repo_id: str) -> bool:

@@ -53,6 +53,9 @@ class Settings:
     reranker: str = DEFAULT_RERANKER  # "none" turns reranking off
     llm: str = DEFAULT_LLM  # a .gguf path, "REPO_ID/FILE.gguf" on the hub, or the bundled model
     llm_style: str = "auto"  # auto | chat | completion
+    # a GGUF LoRA applied to the LLM: auto = the answering adapter in assets/ (rag.tune.adapter trained it)
+    # with the bundled model, none with any other; "none" = off; or a .gguf path
+    llm_adapter: str = "auto"
     # ingestion
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS
@@ -91,7 +94,7 @@ class Settings:
     # generation
     n_ctx: int = 4096
     max_tokens: int = 256
-    source_tokens: int = 250  # the passages' share of the prompt (tuned on SQuAD questions 300-359)
+    source_tokens: int | None = None  # the passages' share of the prompt; empty = the prompt's own (rag.generate.SOURCE_TOKENS)
     threads: int = 0  # 0 = all cores
     temperature: float = 0.0
     deadline_s: float = 60.0  # wall-clock limit for one answer
@@ -221,6 +224,8 @@ def _convert(key: str, raw: str, type_name) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "int | None":
+            return None if raw.strip().lower() in ("", "none") else int(raw)
         if kind == "float | None":
             return None if raw.strip().lower() in ("", "none") else float(raw)
     except ValueError:

@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest import backends
 from ingest import index as index_store
 from ingest.embedder import Embedder, embedder_from
-from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, resolve
+from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, adapter_for, resolve
 from ingest.settings import MODES, Settings, check_choice
 
 from . import citations, evidence, gate
@@ -99,12 +99,13 @@ class Models:
 
     @property
     def generator(self) -> Generator:
-        if (p := self._shared("llm", "n_ctx", "threads", "llm_style", "temperature", "cache")) is not None:
+        if (p := self._shared("llm", "llm_adapter", "n_ctx", "threads", "llm_style", "temperature", "cache")) is not None:
             return p.generator
         with self._locks["generator"]:
             if self._generator is None:
                 s = self.settings
-                self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature, cache=s.cache)
+                adapter = adapter_for(s.llm, s.llm_adapter)
+                self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature, cache=s.cache, adapter=adapter)
             return self._generator
 
     def can_rerank(self) -> tuple[bool, str]:
@@ -128,6 +129,7 @@ class Models:
             "reranker": reranker.name if reranker else None,
             "reranker_status": "loaded" if reranker else (self._shared("reranker") or self).reranker_reason,
             "llm": self._generator.name if self._generator else self.settings.llm,
+            "llm_adapter": Path(self._generator.adapter).name if self._generator and self._generator.adapter else None,
         }
 
 
@@ -320,7 +322,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, collection.term_weights())
+    assemble(answer, raw, question, collection.term_weights(), trust_refusal=bool(getattr(generator, "adapter", "")))
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -329,14 +331,21 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     yield "answer", answer
 
 
-def assemble(answer: Answer, raw: str, question: str, weights=None) -> Answer:
+def assemble(answer: Answer, raw: str, question: str, weights=None, trust_refusal: bool = False) -> Answer:
     """Fill `answer` from what the model wrote, once the gate found the passages
     relevant: the sentences a source supports, with verified citations, lead; what no
     source supports goes to `answer.unsupported`, never into the text. When no sentence
     is supported (or the model found nothing), the answer is the best evidence quoted
-    verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal."""
+    verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal.
+    With `trust_refusal` (a model trained to refuse: the answering adapter) the
+    model's own refusal stands, with the closest passages, instead of a quote."""
     hits = answer.hits
-    if raw and not raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
+    refused = raw.startswith(NOT_IN_DOCUMENTS.rstrip("."))
+    if refused and trust_refusal:
+        answer.text, answer.answerable = NOT_IN_DOCUMENTS + " The closest passages are listed below.", False
+        answer.notes.append("the model found no answer in the passages")
+        return answer
+    if raw and not refused:
         checked = citations.check(citations.strip_foreign_links(raw, hits), hits, question, weights)
         answer.unsupported, answer.notes = checked.unsupported, [*answer.notes, *checked.notes]
         if checked.citations:

@@ -39,7 +39,8 @@ class ScriptedGenerator:
     name = "fake-scripted-llm"
     chat = False
 
-    def __init__(self, script: list[tuple[str, str]] | None = None, default: str = "The documents do not say."):
+    def __init__(self, script: list[tuple[str, str]] | None = None, default: str = "The documents do not say.", adapter: str = ""):
+        self.adapter = adapter  # a name here: the prompt style and refusal rule of a model with the answering adapter
         self.script = script or []
         self.default = default
         self.prompts: list = []

@@ -54,3 +54,21 @@ def test_what_the_gate_finds_irrelevant_is_refused_with_the_closest_passages(has
     assert not answer.answerable and answer.fallback == "" and answer.text.startswith(NOT_IN_DOCUMENTS)
     assert answer.citations == [] and c.models.generator.prompts == []
     assert "<h4>Closest passages</h4>" in render_sources(answer)
+
+
+def test_a_model_with_the_answering_adapter_is_trusted_when_it_refuses(hash_index, hash_embedder):
+    """The adapter was trained to refuse when its sources lack the answer: its refusal
+    stands (with the closest passages) instead of a quote; its prompt is its own."""
+    models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=ScriptedGenerator([("annual leave", NOT_IN_DOCUMENTS)], adapter="answerer-lora.gguf"))
+    answer = answer_once(Collection(hash_index, models), LEAVE)
+    assert not answer.answerable and answer.fallback == "" and answer.citations == []
+    assert answer.text == NOT_IN_DOCUMENTS + " The closest passages are listed below." and answer.hits
+    assert "the model found no answer in the passages" in answer.notes
+    prompt = models.generator.prompts[0]
+    assert "trail-bike" not in prompt and prompt.endswith("\nAnswer:") and "Source [3] (" in prompt
+
+
+def test_a_supported_answer_of_the_adapter_is_kept_like_any_other(hash_index, hash_embedder):
+    models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")], adapter="answerer-lora.gguf"))
+    answer = answer_once(Collection(hash_index, models), LEAVE)
+    assert answer.answerable and answer.fallback == "" and answer.text == "Every employee receives 27 days of paid annual leave per year [1]."
