@@ -8,6 +8,7 @@ import os
 # one; with passive waiting, 17 ms (batch embedding: 7-12 -> 21 chunks/s). It must be
 # set before torch loads; everything that loads torch imports this package first.
 # A value the user set wins.
+OMP_WAIT_DEFAULTED = "OMP_WAIT_POLICY" not in os.environ  # so a command that holds the cores alone may choose otherwise
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import IndexCorruptError, IndexMismatchError, IngestCancelled, IngestError, LoadError
