@@ -308,13 +308,19 @@ SETTINGS = Settings()
 
 
 def bench_llm(rows: list[str], index) -> None:
-    from rag.generate import LlamaGenerator, answer_prompt
+    """Time to first token and decoding speed of the bundled model on an answer
+    prompt, on all cores and on one, and with the answering adapter (its own,
+    shorter prompt: no worked examples, more room for the sources)."""
+    from ingest.models import adapter_for
+    from rag.generate import LlamaGenerator, answer_prompt, prompt_style
     from rag.types import Hit
 
     question = "What does this manual say about the purpose of the review?"
+    adapter = adapter_for(DEFAULT_LLM, "auto")
+    runs_of = {"base model": ("", 0), "base model, 1 thread": ("", 1)} | ({"with the answering adapter": (adapter, 0)} if adapter else {})
     results = {}
-    for threads in (0, 1):
-        gen = LlamaGenerator(DEFAULT_LLM, n_ctx=4096, threads=threads)
+    for label, (lora, threads) in runs_of.items():
+        gen = LlamaGenerator(DEFAULT_LLM, n_ctx=4096, threads=threads, adapter=lora)
         runs = []
         for r in range(3):  # different sources each time: llama.cpp reuses a shared prompt prefix
             hits = [Hit(c, 1.0) for c in index.chunks[5 * r + 10 * threads : 5 * r + 10 * threads + 5]]
@@ -326,12 +332,10 @@ def bench_llm(rows: list[str], index) -> None:
                 first = first or time.perf_counter() - t
                 n += 1
             runs.append((first, n / (time.perf_counter() - t - first) if n > 1 else 0.0))
-        results[threads] = (float(np.median([r[0] for r in runs])), float(np.median([r[1] for r in runs])), n_prompt)
+        results[label] = (float(np.median([r[0] for r in runs])), float(np.median([r[1] for r in runs])), n_prompt, prompt_style(gen))
         del gen
-    (ttft, tps, n_prompt), (ttft1, tps1, _) = results[0], results[1]
-    rows.append(
-        f"| LLM (bundled Gemma 3 270M Q4_K_M), ~{n_prompt}-token answer prompt (5 sources, SOURCED_SOURCE_TOKENS={SETTINGS.source_tokens}), 64 tokens, median of 3 | first token {ttft * 1000:.0f} ms, {tps:.1f} tokens/s | | 1 thread: first token {ttft1 * 1000:.0f} ms, {tps1:.1f} tokens/s | all cores |"
-    )
+    cells = [f"{label}: ~{n_prompt}-token {style} prompt, first token {ttft * 1000:.0f} ms, {tps:.1f} tokens/s" for label, (ttft, tps, n_prompt, style) in results.items()]
+    rows.append(f"| LLM (bundled Gemma 3 270M Q4_K_M), answer prompt (5 sources), 64 tokens, median of 3 | {cells[0]} | | {'; '.join(cells[1:])} | all cores unless said |")
 
 
 def bench_answer_cache(rows: list[str], index, embedder) -> None:

@@ -198,43 +198,59 @@ ANSWER_ROWS = [  # (label, key of rag.eval.answers' summaries)
     ("exact match (answered)", "exact_match"),
     ("refusal rate (same questions against SciFact's corpus)", "refusal_rate_unanswerable"),
 ]
-ANSWER_SYSTEMS = [  # (column, key of the result): the pipeline as shipped, its other fallback, the baseline
-    ("LLM, quoted fallback (as shipped)", "llm"),
-    ("LLM, refusal fallback", "llm_refusal_fallback"),
-    ("extractive baseline", "extractive"),
+ANSWER_SYSTEMS = [  # (column, path in the result): the pipeline as shipped, the base model's two fallbacks, the baseline
+    ("LLM + answering adapter (as shipped)", ("llm",)),
+    ("base LLM, quoted fallback", ("base", "llm")),
+    ("base LLM, refusal fallback", ("base", "llm_refusal_fallback")),
+    ("extractive baseline", ("extractive",)),
 ]
 
 
 def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 200, result: dict | None = None) -> None:
-    """`rag eval-answers` on the held-out half of squad-a's articles: the LLM pipeline
-    with each fallback beside the extractive baseline (`result`: that command's --json
-    output, when it was already run)."""
+    """`rag eval-answers --compare-base` on the held-out half of squad-a's articles:
+    the LLM with the answering adapter, the base model without it (with each
+    fallback) and the extractive baseline, on the same questions in one run
+    (`result`: that command's --json output, when it was already run)."""
     from rag.eval.answers import run
 
-    r = result or run(data / "squad-a", data / "scifact", base, limit, articles="test")
+    r = result or run(data / "squad-a", data / "scifact", base, limit, articles="test", compare_base=True)
     cell = lambda v: "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
-    quoted, llm = r["fallback_only"], r["llm"]
+
+    def at(path: tuple[str, ...]) -> dict | None:
+        d = r
+        for k in path:
+            d = d.get(k) if isinstance(d, dict) else None
+        return d
+
+    adapter = r["models"].get("llm_adapter")
+    # without an adapter the top-level run is the base model's
+    paths = ANSWER_SYSTEMS if adapter else [(label, path[1:] if path[0] == "base" else path) for label, path in ANSWER_SYSTEMS[1:]]
+    systems = [(label, at(path)) for label, path in paths if at(path) is not None]
+    timed = lambda key: " | ".join(f"{d[key]:.0f}" if d.get(key) is not None else "–" for _, d in systems)  # noqa: E731
     lines += [
         "## Answers: SQuAD questions, cited",
         "",
-        f"`python -m rag eval-answers --dataset DATA/squad-a --unanswerable DATA/scifact --articles test --limit {r['questions']}` (DATA: the benchmarks' `--data` folder):",
+        f"`python -m rag eval-answers --dataset DATA/squad-a --unanswerable DATA/scifact --articles test --limit {r['questions']} --compare-base` (DATA: the benchmarks' `--data` folder):",
         f"{r['questions']} questions of the held-out half of squad-a's articles (rag.eval.datasets.article_half: the 24 titles ordered by SHA-1, the second 12;",
-        "no training may use them), taken from each article in turn, asked of the squad-a corpus and again of the SciFact corpus (where none is answerable).",
-        f"LLM `{r['models']['llm']}`, behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps",
-        "only sentences a cited span supports; when none is left, the shipped pipeline quotes the top passage's best sentence (rag.evidence), labelled as a",
-        "quote; the refusal-fallback column scores the same answers with those quotes counted as refusals. The extractive baseline is that quote alone, no LLM.",
+        "no training may use them: the answering adapter was trained on questions of the first 12), taken from each article in turn, asked of the squad-a",
+        f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
+        f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
+        "when none is left, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote. The adapter's own refusal stands (it was",
+        "trained to refuse); the base model's is replaced by the quote. The refusal-fallback column scores the base model's answers with those quotes counted",
+        "as refusals. The extractive baseline is that quote alone, no LLM.",
         "",
-        "| | " + " | ".join(label for label, _ in ANSWER_SYSTEMS) + " |",
-        "|---|" + "---|" * len(ANSWER_SYSTEMS),
-        *[f"| {label} | " + " | ".join(cell(r[key][k]) for _, key in ANSWER_SYSTEMS) + " |" for label, k in ANSWER_ROWS],
-        f"| median time to first token, ms | {llm['median_first_token_ms']:.0f} | same run | – |",
-        f"| median total per answer, ms | {llm['median_total_ms']:.0f} | same run | – |",
-        "",
-        f"The quoted fallbacks alone: {quoted['answered']} of {r['questions']} answers, answer accuracy {cell(quoted['answer_accuracy'])}, "
-        f"citation precision {cell(quoted['citation_precision'])}: that many questions the refusal fallback leaves unanswered.",
-        "A trained answering adapter (SOURCED_LLM_ADAPTER, issue 13 part 3) will be one more column of the same run.",
+        "| | " + " | ".join(label for label, _ in systems) + " |",
+        "|---|" + "---|" * len(systems),
+        *[f"| {label} | " + " | ".join(cell(d[k]) for _, d in systems) + " |" for label, k in ANSWER_ROWS],
+        f"| median time to first token, ms | {timed('median_first_token_ms')} |",
+        f"| median total per answer, ms | {timed('median_total_ms')} |",
         "",
     ]
+    for label, key in (("adapter", ("fallback_only",)), ("base model", ("base", "fallback_only"))) if adapter else (("base model", ("fallback_only",)),):
+        quoted = at(key)
+        if quoted is not None:
+            lines.append(f"Quoted fallbacks of the {label}: {quoted['answered']} of {r['questions']} answers, answer accuracy {cell(quoted['answer_accuracy'])}, citation precision {cell(quoted['citation_precision'])}.")
+    lines.append("")
 
 
 def splice_answers(path: Path, body: list[str]) -> None:

@@ -211,24 +211,31 @@ def _summary(d: dict, refused: int | None, n: int) -> dict:
     return out
 
 
-def run(dataset: str | Path, unanswerable_dataset: str | Path | None, settings: Settings, limit: int = 200, offset: int = 0, progress: bool = False, articles: str = "all") -> dict:
+def run(dataset: str | Path, unanswerable_dataset: str | Path | None, settings: Settings, limit: int = 200, offset: int = 0, progress: bool = False, articles: str = "all", compare_base: bool = False) -> dict:
     """Index the corpora in memory (embeddings cached) and evaluate `limit` questions
     (of one half of the articles with `articles`, load_qa).
 
     `unanswerable_dataset`: a BEIR-layout folder whose corpus does not cover the
     questions (SciFact's abstracts for SQuAD's questions), or None for no refusal run.
-    One call evaluates one LLM (settings.llm); a trained answering adapter, once
-    Settings carries one (SOURCED_LLM_ADAPTER), is one more call with it set, and the
-    report puts the runs side by side (bench/eval_report.py answers_section).
+    The LLM is settings.llm with its adapter (SOURCED_LLM_ADAPTER); `compare_base`
+    runs the same questions again without the adapter, under "base" (its "llm",
+    "llm_refusal_fallback" and "fallback_only"), when one was in use.
     """
+    from dataclasses import replace
 
     models = Models(settings)
     t = time.perf_counter()
-    own = Collection.of(corpus_index(load_dataset(dataset), models.embedder, settings.cache, progress), models)
-    other = None
-    if unanswerable_dataset is not None:
-        other = Collection.of(corpus_index(load_dataset(unanswerable_dataset), models.embedder, settings.cache, progress), models)
+    indexes = [corpus_index(load_dataset(d), models.embedder, settings.cache, progress) for d in (dataset, unanswerable_dataset) if d is not None]
     index_s = time.perf_counter() - t
-    result = evaluate_answers(load_qa(dataset, limit, offset, articles), own, other, settings, progress)
+    qas = load_qa(dataset, limit, offset, articles)
+
+    def evaluate(m: Models) -> dict:
+        own, *other = (Collection.of(i, m) for i in indexes)
+        return evaluate_answers(qas, own, other[0] if other else None, m.settings, progress)
+
+    result = evaluate(models)
     result |= {"dataset": Path(dataset).name, "articles": articles, "unanswerable_dataset": Path(unanswerable_dataset).name if unanswerable_dataset is not None else None, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": gate.options(settings)}
+    if compare_base and models.generator.adapter:
+        base = Models(replace(settings, llm_adapter="none"), embedder=models.embedder, reranker=models.reranker, reranker_reason=models.reranker_reason)
+        result["base"] = {k: v for k, v in evaluate(base).items() if k in ("llm", "llm_refusal_fallback", "fallback_only")}
     return result
