@@ -178,7 +178,7 @@ def render_details(answer) -> str:
     timings = " · ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {_duration(v)}" for k, v in answer.timings_ms.items())
     m = answer.models
     reranker = m.get("reranker") or f"none ({m.get('reranker_status') or 'not loaded'})"
-    fields = [("Timings", timings or "–"), ("Embedder", m.get("embedder", "–")), ("Reranker", reranker), ("LLM", m.get("llm", "–"))]
+    fields = [("Timings", timings or "–"), ("Embedder", m.get("embedder", "–")), ("Reranker", reranker), ("LLM", m.get("llm", "–") + (f" + adapter {m['llm_adapter']}" if m.get("llm_adapter") else ""))]
     if answer.query and answer.query != answer.question:
         fields.append(("Searched for", answer.query))
     lines = [f"**{name}:** {html.escape(str(value))}" for name, value in fields]

@@ -6,7 +6,7 @@ leads and the verbatim quotes follow with file and page."""
 from ingest.settings import Settings
 from rag.generate import NOT_IN_DOCUMENTS
 from rag.pipeline import Collection, Models, answer_once
-from rag.render import QUOTE_LABEL, UNSUPPORTED_LABEL, answer_markdown, render_sources
+from rag.render import QUOTE_LABEL, UNSUPPORTED_LABEL, answer_markdown, render_details, render_sources
 
 from ..fakes import HASH_GATE, ScriptedGenerator
 
@@ -64,6 +64,7 @@ def test_a_model_with_the_answering_adapter_is_trusted_when_it_refuses(hash_inde
     assert not answer.answerable and answer.fallback == "" and answer.citations == []
     assert answer.text == NOT_IN_DOCUMENTS + " The closest passages are listed below." and answer.hits
     assert "the model found no answer in the passages" in answer.notes
+    assert answer.models["llm_adapter"] == "answerer-lora.gguf" and "**LLM:** fake-scripted-llm + adapter answerer-lora.gguf" in render_details(answer)
     prompt = models.generator.prompts[0]
     assert "trail-bike" not in prompt and prompt.endswith("\nAnswer:") and "Source [3] (" in prompt
 
