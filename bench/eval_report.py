@@ -198,8 +198,9 @@ ANSWER_ROWS = [  # (label, key of rag.eval.answers' summaries)
     ("exact match (answered)", "exact_match"),
     ("refusal rate (same questions against SciFact's corpus)", "refusal_rate_unanswerable"),
 ]
-ANSWER_SYSTEMS = [  # (column, path in the result): the pipeline as shipped, the base model's two fallbacks, the baseline
-    ("LLM + answering adapter (as shipped)", ("llm",)),
+ANSWER_SYSTEMS = [  # (column, path in the result): the pipeline as shipped, each model's two fallbacks, the baseline
+    ("LLM + answering adapter, quoted fallback (as shipped)", ("llm",)),
+    ("LLM + answering adapter, refusal fallback", ("llm_refusal_fallback",)),
     ("base LLM, quoted fallback", ("base", "llm")),
     ("base LLM, refusal fallback", ("base", "llm_refusal_fallback")),
     ("extractive baseline", ("extractive",)),
@@ -224,7 +225,7 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
 
     adapter = r["models"].get("llm_adapter")
     # without an adapter the top-level run is the base model's
-    paths = ANSWER_SYSTEMS if adapter else [(label, path[1:] if path[0] == "base" else path) for label, path in ANSWER_SYSTEMS[1:]]
+    paths = ANSWER_SYSTEMS if adapter else [(label, path[1:] if path[0] == "base" else path) for label, path in ANSWER_SYSTEMS[2:]]
     systems = [(label, at(path)) for label, path in paths if at(path) is not None]
     timed = lambda key: " | ".join(f"{d[key]:.0f}" if d.get(key) is not None else "–" for _, d in systems)  # noqa: E731
     lines += [
@@ -235,9 +236,9 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         "no training may use them: the answering adapter was trained on questions of the first 12), taken from each article in turn, asked of the squad-a",
         f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
         f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
-        "when none is left, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote. The adapter's own refusal stands (it was",
-        "trained to refuse); the base model's is replaced by the quote. The refusal-fallback column scores the base model's answers with those quotes counted",
-        "as refusals. The extractive baseline is that quote alone, no LLM.",
+        "when none is left, or the model refuses relevant passages, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote.",
+        "The refusal-fallback columns score the same answers with those quotes counted as refusals (for the adapter: its own refusals trusted).",
+        "The extractive baseline is that quote alone, no LLM.",
         "",
         "| | " + " | ".join(label for label, _ in systems) + " |",
         "|---|" + "---|" * len(systems),

@@ -322,7 +322,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, collection.term_weights(), trust_refusal=bool(getattr(generator, "adapter", "")))
+    assemble(answer, raw, question, collection.term_weights())
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -331,20 +331,16 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     yield "answer", answer
 
 
-def assemble(answer: Answer, raw: str, question: str, weights=None, trust_refusal: bool = False) -> Answer:
+def assemble(answer: Answer, raw: str, question: str, weights=None) -> Answer:
     """Fill `answer` from what the model wrote, once the gate found the passages
     relevant: the sentences a source supports, with verified citations, lead; what no
     source supports goes to `answer.unsupported`, never into the text. When no sentence
     is supported (or the model found nothing), the answer is the best evidence quoted
     verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal.
-    With `trust_refusal` (a model trained to refuse: the answering adapter) the
-    model's own refusal stands, with the closest passages, instead of a quote."""
+    This holds for the answering adapter too: trusting its refusal was measured and
+    answered only 30% of answerable questions (docs/EVAL.md)."""
     hits = answer.hits
     refused = raw.startswith(NOT_IN_DOCUMENTS.rstrip("."))
-    if refused and trust_refusal:
-        answer.text, answer.answerable = NOT_IN_DOCUMENTS + " The closest passages are listed below.", False
-        answer.notes.append("the model found no answer in the passages")
-        return answer
     if raw and not refused:
         checked = citations.check(citations.strip_foreign_links(raw, hits), hits, question, weights)
         answer.unsupported, answer.notes = checked.unsupported, [*answer.notes, *checked.notes]
