@@ -10,10 +10,10 @@ import pytest
 ENV_KEYS = ("PATH", "HOME", "HF_HUB_OFFLINE", "SOURCED_CACHE")
 
 
-def run(*args, check=True):
+def run(*args, check=True, **settings):
     import os
 
-    env = {k: v for k, v in os.environ.items() if k in ENV_KEYS or k.startswith("LANG")}
+    env = {k: v for k, v in os.environ.items() if k in ENV_KEYS or k.startswith("LANG")} | settings
     env["SOURCED_RERANKER"] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     env["HF_HUB_OFFLINE"] = "1"
     p = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, timeout=300)
@@ -140,8 +140,29 @@ def test_a_scanned_page_is_indexed_by_ocr_and_its_citation_says_so(tmp_path):
     scan = write_scanned_pdf(tmp_path / "word-processor-scan.pdf", source.read_bytes(), pages=[1], dpi=200)
     report = json.loads(run("ingest", str(scan), "--index", str(tmp_path / "idx"), "--json").stdout)
     assert report["skipped"] == [] and report["added"][0]["pages"] == 1
-    out = json.loads(run("rag", "ask", "--index", str(tmp_path / "idx"), "--json", "In which year did Christopher Latham Sholes patent the typewriter?").stdout)
+    # the base model: this test is about OCR; with the answering adapter this question gets a
+    # wrong sentence of the page ("... in the mid-19th century"), an issue 13 shortfall
+    out = json.loads(run("rag", "ask", "--index", str(tmp_path / "idx"), "--json", "In which year did Christopher Latham Sholes patent the typewriter?", SOURCED_LLM_ADAPTER="none").stdout)
     assert out["answerable"], out
     assert "1868" in out["answer"], out["answer"]
     assert out["citations"] and all(c["ocr"] is True for c in out["citations"]), out["citations"]
     assert all(c["source"] == "word-processor-scan.pdf" and c["page"] == 1 for c in out["citations"])
+
+
+@pytest.mark.slow  # real models (embedder, LLM with the answering adapter), in the subprocess
+@pytest.mark.xfail(strict=True, reason="issue 13 not reached: the adapter writes one source's sentence or refuses, so the answer is a quote of the summary alone")
+def test_the_federal_register_airplanes_question_is_answered_citing_both_passages(tmp_path):
+    """Which airplanes the proposed AD applies to needs two passages: the summary names
+    Model 737-8 and 737-9 (737 MAX), the applicability section narrows it to those in
+    Service Bulletin 737-31-1860 (issue 13)."""
+    source = SHARED_PDFS / "federal-register-2020-17221.pdf"
+    if not source.exists():
+        pytest.skip(f"needs the shared data folder beside the checkout ({source} is absent)")
+    run("ingest", str(source), "--index", str(tmp_path / "idx"), "--json")
+    out = json.loads(run("rag", "ask", "--index", str(tmp_path / "idx"), "--json", "Which airplane models does the proposed airworthiness directive apply to?").stdout)
+    assert out["answerable"] and out["fallback"] is None, out
+    assert out["models"]["llm_adapter"] == "answerer-lora.gguf"
+    quotes = " ".join(" ".join(c["quote"].split()) for c in out["citations"])
+    assert "737" in out["answer"] and len({c["chunk_id"] for c in out["citations"]}) >= 2, out["answer"]
+    assert "737–8" in quotes or "737-8" in quotes, quotes
+    assert "1860" in quotes, quotes
