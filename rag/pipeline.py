@@ -340,8 +340,7 @@ def assemble(answer: Answer, raw: str, question: str, weights=None) -> Answer:
     This holds for the answering adapter too: trusting its refusal was measured and
     answered only 30% of answerable questions (docs/EVAL.md)."""
     hits = answer.hits
-    refused = raw.startswith(NOT_IN_DOCUMENTS.rstrip("."))
-    if raw and not refused:
+    if raw and not raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
         checked = citations.check(citations.strip_foreign_links(raw, hits), hits, question, weights)
         answer.unsupported, answer.notes = checked.unsupported, [*answer.notes, *checked.notes]
         if checked.citations:

@@ -8,12 +8,13 @@ checkpoints every few minutes, and a rerun of the same command continues.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+from ingest.index import sha256_file
 from ingest.models import BUNDLED_ADAPTER, DEFAULT_LLM, resolve
 from ingest.settings import Settings
 
@@ -26,7 +27,6 @@ def examples_for(dataset: Path, unanswerable: Path | None, settings: Settings, w
     from ..eval.answers import load_qa
     from ..eval.datasets import load_dataset
     from ..eval.retrieval import corpus_index
-    from ..generate import LlamaGenerator
     from ..pipeline import Collection, Models
 
     request = {"dataset": str(dataset.resolve()), "unanswerable": str(unanswerable.resolve()) if unanswerable else None, "limit": limit, "seed": seed, "embedder": settings.embedder, "mode": settings.mode, "top_k": settings.top_k, "source_tokens": settings.source_tokens}
@@ -34,7 +34,7 @@ def examples_for(dataset: Path, unanswerable: Path | None, settings: Settings, w
     meta = work / "examples.json"
     if path.exists() and meta.exists() and json.loads(meta.read_text()) == request:
         return [GroundedExample(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
-    models = Models(settings, generator=LlamaGenerator(settings.llm, n_ctx=settings.n_ctx, threads=settings.threads, cache=settings.cache))
+    models = Models(replace(settings, llm_adapter="none"))  # its tokenizer counts the prompt; an adapter would only slow the load
     own = Collection.of(corpus_index(load_dataset(dataset), models.embedder, settings.cache, progress), models)
     other = Collection.of(corpus_index(load_dataset(unanswerable), models.embedder, settings.cache, progress), models) if unanswerable else None
     qas = load_qa(dataset, limit, 0, "train")
@@ -70,10 +70,10 @@ def run(dataset: str | Path, unanswerable: str | Path | None, settings: Settings
     record = {
         "status": "done",
         "adapter": out.name,
-        "adapter_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "adapter_sha256": sha256_file(out),
         "adapter_bytes": out.stat().st_size,
         "base_model": settings.llm if settings.llm == DEFAULT_LLM else gguf.name,
-        "base_gguf_sha256": _sha256(gguf),
+        "base_gguf_sha256": sha256_file(gguf),
         "data": {"dataset": dataset.name, "articles": "train", "unanswerable": unanswerable.name if unanswerable else None, "questions": len({e.id for e in examples}), "kinds": dict(Counter(e.kind for e in examples))},
         "prompt": "prompts/answer_adapter.txt",
         "retrieval": {"mode": settings.mode, "top_k": settings.top_k, "embedder": settings.embedder},
@@ -83,10 +83,3 @@ def run(dataset: str | Path, unanswerable: str | Path | None, settings: Settings
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
