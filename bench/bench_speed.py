@@ -117,15 +117,16 @@ def embedding_row(embedder, texts: list[str]) -> str:
     base = run(texts, 64)
     ours = run(sorted(texts, key=len), EMBED_BATCH)
     return (
-        f"| embed {len(texts)} chunks of the manual (MiniLM, {torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}) | "
+        f"| embed {len(texts)} chunks of the manual (MiniLM {embedder.runtime}, {torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}) | "
         f"{ours:.1f} chunks/s length-sorted, groups of {EMBED_BATCH} | | {base:.1f} chunks/s in document order, groups of 64 | ×{ours / base:.2f} |"
     )
 
 
 QUERY_LATENCY = """
 import time, numpy as np
-from ingest.embedder import SentenceTransformerEmbedder
-e = SentenceTransformerEmbedder(); e.embed(["warm up"], query=True)
+from ingest.embedder import embedder_from
+from ingest.settings import Settings
+e = embedder_from(Settings.from_env()); e.embed(["warm up"], query=True)
 ts = []
 for i in range(30):
     t = time.perf_counter(); e.embed([f"what is the penalty for filing form {i} late?"], query=True); ts.append(time.perf_counter() - t)
@@ -142,7 +143,7 @@ def query_embedding_row(rows: list[str]) -> None:
         p = subprocess.run([sys.executable, "-c", QUERY_LATENCY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         out[policy] = [float(x) for x in p.stdout.split()[-2:]]
     (p50, p95), (b50, b95) = out["PASSIVE"], out["ACTIVE"]
-    rows.append(f"| embed one question (MiniLM), OMP_WAIT_POLICY=PASSIVE (our default) | p50 {p50:.1f} ms, p95 {p95:.1f} ms | | spinning waits (ACTIVE): p50 {b50:.1f} ms, p95 {b95:.1f} ms | ×{b50 / p50:.1f}; matters when another process holds a core |")
+    rows.append(f"| embed one question (MiniLM, the default runtime), OMP_WAIT_POLICY=PASSIVE (our default) | p50 {p50:.1f} ms, p95 {p95:.1f} ms | | spinning waits (ACTIVE): p50 {b50:.1f} ms, p95 {b95:.1f} ms | ×{b50 / p50:.1f}; matters when another process holds a core |")
 
 
 # ---------------------------------------------------------------- search
@@ -415,12 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = data_folder.check(parser, args.data, [MANUAL, "scifact/corpus.jsonl", "scifact/queries_test.jsonl"])
     go_offline_if_unreachable()
-    from ingest.embedder import SentenceTransformerEmbedder
+    from ingest.embedder import embedder_from
 
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     info = machine()
     rows: list[str] = Rows()
-    embedder = SentenceTransformerEmbedder()
+    embedder = embedder_from(Settings.from_env())  # the default: int8 ONNX for the bundled MiniLM (SOURCED_EMBEDDER_RUNTIME)
     index = bench_ingest(rows, embedder, data / MANUAL)
     rows.append(f"| peak memory after ingest (maxrss) | {maxrss_mb():.0f} MB | | | |")
     query_embedding_row(rows)
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python bench/bench_speed.py", *(argv if argv is not None else sys.argv[1:])])
     text = f"# Speed\n\n    {command}\n\n{started}; {info}.\n\n{table}\n\n{__doc__.split(chr(10) * 2, 2)[2].strip()}\n"
     print(table)
-    Path(args.out).write_text(text + sections.kept(Path(args.out), ["bench/pageview.py", "bench/pdf_text.py", "bench/ocr.py", "bench/embed_runtime.py"]), encoding="utf-8")
+    Path(args.out).write_text(text + sections.kept(Path(args.out), ["bench/pageview.py", "bench/pdf_text.py", "bench/ocr.py", "bench/embed_runtime.py", "bench/bench_scale.py"]), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -23,8 +23,21 @@ log = logging.getLogger(__name__)
 # them). Every runtime but torch is part of the embedder's name, so an index refuses
 # vectors from another runtime: int8 vectors differ from fp32 ones (cosine ~0.995).
 RUNTIMES = ("torch", "onnx", "onnx-int8")
-DEFAULT_RUNTIME = "torch"
+DEFAULT_RUNTIME = "torch"  # the runtime whose vectors' name carries no tag (indexes from before runtimes existed)
 RUNTIME_TAG = " runtime="
+# The settings' default, "auto": int8 for the bundled MiniLM, whose cost was measured
+# (2.5-3x the chunks/s for at most 0.0034 nDCG@10, docs/EVAL.md), torch for any other
+# model (not measured); an existing index opens with the runtime it was built with
+# (Settings.for_index).
+AUTO = "auto"
+BUNDLED_RUNTIME = "onnx-int8"
+
+
+def runtime_for(runtime: str, model: str, query_model: str | None = None) -> str:
+    """The runtime `runtime` (a setting: auto or one of RUNTIMES) means for `model`."""
+    if runtime != AUTO:
+        return runtime
+    return BUNDLED_RUNTIME if model == DEFAULT_EMBEDDER and not query_model else DEFAULT_RUNTIME
 
 
 class Embedder(Protocol):
@@ -81,10 +94,10 @@ class SentenceTransformerEmbedder:
         runtime: str = DEFAULT_RUNTIME,
         cache: str | Path = DEFAULT_CACHE,
     ):
-        if runtime not in RUNTIMES:
-            raise ValueError(f"embedder_runtime must be one of {', '.join(RUNTIMES)}; got embedder_runtime={runtime!r}")
+        if runtime not in (AUTO, *RUNTIMES):
+            raise ValueError(f"embedder_runtime must be one of {', '.join((AUTO, *RUNTIMES))}; got embedder_runtime={runtime!r}")
         self.model_id = model
-        self.runtime = runtime
+        self.runtime = runtime_for(runtime, model, query_model)
         self.cache = cache
         self.query_model_id = query_model
         self.query_prefix = query_prefix

@@ -18,8 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
-from .embedder import DEFAULT_RUNTIME as DEFAULT_EMBEDDER_RUNTIME
-from .embedder import RUNTIMES as EMBEDDER_RUNTIMES
+from .embedder import AUTO, DEFAULT_RUNTIME, RUNTIMES, embedder_from, runtime_of
 from .backends import BACKENDS, Storage
 from .index import ANN_THRESHOLD
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
@@ -46,9 +45,10 @@ class Settings:
     query_embedder: str = ""  # a separate question encoder (DPR style); empty = same model
     query_prefix: str = ""  # e.g. "query: " for e5 models
     passage_prefix: str = ""  # e.g. "passage: "
-    # torch | onnx | onnx-int8: how the embedder runs (ingest.embedder_onnx exports it once under `cache`);
-    # a runtime other than torch is part of the embedder's name, so switching it means re-indexing
-    embedder_runtime: str = DEFAULT_EMBEDDER_RUNTIME
+    # auto | torch | onnx | onnx-int8: how the embedder runs (ingest.embedder_onnx exports it once under `cache`);
+    # auto = onnx-int8 for the bundled MiniLM and torch for other models, and an existing index's own runtime
+    # (for_index); a runtime other than torch is part of the embedder's name, so switching it means re-indexing
+    embedder_runtime: str = AUTO
     embedder_languages: str = "auto"  # languages the embedder knows: auto (ingest.language's table) | all | codes, e.g. "en,de"
     reranker: str = DEFAULT_RERANKER  # "none" turns reranking off
     llm: str = DEFAULT_LLM  # a .gguf path, "REPO_ID/FILE.gguf" on the hub, or the bundled model
@@ -116,7 +116,7 @@ class Settings:
     def __post_init__(self):
         validate(self.chunk_words, self.overlap_words)
         self.ocr_options  # ValueError naming a bad ocr, ocr_langs or ocr_max_pages
-        for name, choices in (("mode", MODES), ("embedder_runtime", EMBEDDER_RUNTIMES), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC), ("backend", BACKENDS)):
+        for name, choices in (("mode", MODES), ("embedder_runtime", (AUTO, *RUNTIMES)), ("fusion", FUSIONS), ("ann", ANN_KINDS), ("llm_style", LLM_STYLES), ("public", PUBLIC), ("backend", BACKENDS)):
             check_choice(name, getattr(self, name), choices)
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be between 0 and 1; got rerank_weight={self.rerank_weight}")
@@ -187,25 +187,33 @@ class Settings:
         }
 
     def for_index(self, folder: str | Path) -> "Settings":
-        """These settings with the encoder an index was re-embedded with (its manifest's
-        `tuned` record) when the settings name the model it was tuned from: new files
-        must be embedded as the index was. rag.pipeline.collection_settings adds the
-        collection's tuned reranker.
+        """These settings as an existing index needs them wherever the settings leave the
+        choice open: new files must be embedded as the index was. That is the encoder it
+        was re-embedded with (its manifest's `tuned` record) when the settings name the
+        model it was tuned from, and with `embedder_runtime` auto the runtime its vectors
+        were made with (an index built before int8 became the default stays torch).
+        rag.pipeline.collection_settings adds the collection's tuned reranker.
 
         Raises:
             ValueError: the tuned encoder the index was built with is gone.
         """
         from .index import read_manifest
 
-        tuned = read_manifest(folder).get("tuned") or {}
-        if not (tuned.get("embedder") and self.embedder == tuned.get("from")):
-            return self
-        if not Path(tuned["embedder"]).exists():
-            raise ValueError(
-                f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
-                f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
-            )
-        return self.replace(embedder=tuned["embedder"], embedder_runtime=DEFAULT_EMBEDDER_RUNTIME)  # rag.tune re-embeds with torch
+        manifest = read_manifest(folder)
+        tuned = manifest.get("tuned") or {}
+        model = embedder_from(self.replace(embedder_runtime=DEFAULT_RUNTIME)).name  # these settings' model, whatever its runtime
+        if tuned.get("embedder") and runtime_of(tuned.get("from", ""))[0] == model:
+            if not Path(tuned["embedder"]).exists():
+                raise ValueError(
+                    f"{folder} was re-embedded with a tuned encoder that is gone ({tuned['embedder']}); run "
+                    f"`python -m rag tune --index {folder}` again, or rebuild the index with `python -m ingest`"
+                )
+            return self.replace(embedder=tuned["embedder"], embedder_runtime=DEFAULT_RUNTIME)  # rag.tune re-embeds with torch
+        if self.embedder_runtime == AUTO and manifest.get("embedder"):
+            built, runtime = runtime_of(manifest["embedder"])
+            if built == model and runtime != embedder_from(self).runtime:
+                return self.replace(embedder_runtime=runtime)
+        return self
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

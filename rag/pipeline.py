@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingest import backends
 from ingest import index as index_store
-from ingest.embedder import Embedder, embedder_from
+from ingest.embedder import Embedder, embedder_from, runtime_of
 from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, adapter_for, resolve
 from ingest.settings import MODES, Settings, check_choice
 
@@ -79,9 +79,13 @@ class Models:
         p = self._parent
         return p if p is not None and all(getattr(p.settings, f) == getattr(self.settings, f) for f in fields) else None
 
+    def _embedder_name(self) -> str:
+        """The name of the embedder these models use (what an index records), without loading it."""
+        return self._embedder.name if self._embedder is not None else embedder_from(self.settings).name
+
     @property
     def embedder(self) -> Embedder:
-        if (p := self._shared("embedder", "query_embedder", "query_prefix", "passage_prefix")) is not None:
+        if (p := self._parent) is not None and p._embedder_name() == self._embedder_name():
             return p.embedder
         with self._locks["embedder"]:
             if self._embedder is None:
@@ -147,7 +151,7 @@ def collection_settings(settings: Settings, folder: str | Path) -> Settings:
     tuned = index_store.read_manifest(folder).get("tuned") or {}
     if tuned.get("embedder") and settings.embedder == tuned["embedder"] and settings.gate_threshold is None:
         # no gate calibration of its own yet: the encoder it was tuned from lends its thresholds
-        settings = settings.replace(**{f"gate_{k}": v for k, v in gate.calibration(tuned.get("from", "")).items()})
+        settings = settings.replace(**{f"gate_{k}": v for k, v in gate.calibration(runtime_of(tuned.get("from", ""))[0]).items()})
     if tuned.get("fusion") and (settings.fusion, settings.bm25_weight, settings.dense_weight) == (Settings.fusion, Settings.bm25_weight, Settings.dense_weight):
         settings = settings.replace(**tuned["fusion"])
     if tuned.get("reranker") and settings.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():

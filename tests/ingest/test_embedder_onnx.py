@@ -1,11 +1,13 @@
 """The embedder's runtime (SOURCED_EMBEDDER_RUNTIME): the setting, the name an index
 records, and (slow) the ONNX export of the bundled MiniLM made offline."""
 
+import json
+
 import numpy as np
 import pytest
 
 from ingest import index as store
-from ingest.embedder import DEFAULT_RUNTIME, RUNTIMES, SentenceTransformerEmbedder, embedder_from, runtime_of
+from ingest.embedder import AUTO, DEFAULT_RUNTIME, RUNTIMES, SentenceTransformerEmbedder, embedder_from, runtime_of
 from ingest.embedder_onnx import export_folder
 from ingest.errors import IndexMismatchError
 from ingest.models import DEFAULT_EMBEDDER
@@ -20,9 +22,9 @@ SENTENCES = [
 
 
 def test_the_runtime_setting_is_validated_and_read_from_the_environment():
-    assert Settings().embedder_runtime == DEFAULT_RUNTIME == "torch"
+    assert Settings().embedder_runtime == AUTO and DEFAULT_RUNTIME == "torch"
     assert Settings.from_env({"SOURCED_EMBEDDER_RUNTIME": "onnx-int8"}).embedder_runtime == "onnx-int8"
-    with pytest.raises(ValueError, match=r"embedder_runtime must be one of torch, onnx, onnx-int8; got embedder_runtime='int8'"):
+    with pytest.raises(ValueError, match=r"embedder_runtime must be one of auto, torch, onnx, onnx-int8; got embedder_runtime='int8'"):
         Settings.from_env({"SOURCED_EMBEDDER_RUNTIME": "int8"})
     with pytest.raises(ValueError, match="embedder_runtime"):
         SentenceTransformerEmbedder(runtime="gpu")
@@ -35,6 +37,63 @@ def test_the_runtime_is_part_of_the_name_except_torch():
         name = SentenceTransformerEmbedder(runtime=runtime).name
         assert runtime_of(name) == (DEFAULT_EMBEDDER, runtime)
     assert len({SentenceTransformerEmbedder(runtime=r).name for r in RUNTIMES}) == len(RUNTIMES)
+
+
+def test_auto_is_int8_for_the_bundled_model_only():
+    # measured for the bundled MiniLM (docs/EVAL.md); another model keeps torch, whose cost nothing measured
+    assert embedder_from(Settings()).runtime == "onnx-int8"
+    assert embedder_from(Settings(embedder="intfloat/e5-small")).runtime == "torch"
+    assert embedder_from(Settings(query_embedder="facebook/dpr-question_encoder")).runtime == "torch"
+    assert embedder_from(Settings(embedder_runtime="torch")).runtime == "torch"
+    assert SentenceTransformerEmbedder().runtime == "torch", "the library's own default is explicit: torch"
+
+
+def _index_built_with(folder, embedder_name: str):
+    from ingest.types import Chunk
+
+    chunk = Chunk("c0", "d0", "a.md", 1, 0, 5, "hello")
+    store.save(store.Index(embedder=embedder_name, dim=2, chunks=[chunk], documents=[{"doc_id": "d0", "source": "a.md"}],
+                           vectors=np.array([[1.0, 0.0]], dtype=np.float32)), folder)
+    return folder
+
+
+def test_an_existing_index_opens_with_the_runtime_it_was_built_with(tmp_path):
+    torch_built = _index_built_with(tmp_path / "old", DEFAULT_EMBEDDER)  # an index from before int8 became the default
+    int8_built = _index_built_with(tmp_path / "new", DEFAULT_EMBEDDER + " runtime=onnx-int8")
+    other_model = _index_built_with(tmp_path / "other", "intfloat/e5-small runtime=onnx")
+    auto = Settings()
+    assert auto.for_index(torch_built).embedder_runtime == "torch"
+    assert embedder_from(auto.for_index(torch_built)).name == DEFAULT_EMBEDDER
+    assert auto.for_index(int8_built) == auto, "the default's own runtime: the settings stay as they are"
+    assert auto.for_index(tmp_path / "empty") == auto and embedder_from(auto).runtime == "onnx-int8", "a new index gets int8"
+    assert auto.for_index(other_model) == auto, "another model's index is refused as before, not half-adopted"
+    chosen = Settings(embedder_runtime="onnx-int8")
+    assert chosen.for_index(torch_built) == chosen, "a runtime set explicitly is kept (and the index refuses it, saying why)"
+
+
+def test_a_tuned_index_opens_with_its_tuned_encoder_whatever_runtime_it_was_tuned_from(tmp_path):
+    tuned_model = tmp_path / "tuned-encoder"
+    tuned_model.mkdir()
+    folder = _index_built_with(tmp_path / "tuned", str(tuned_model))
+    manifest_path = folder / store.current_generation(folder) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tuned"] = {"from": DEFAULT_EMBEDDER + " runtime=onnx-int8", "embedder": str(tuned_model)}
+    manifest_path.write_text(json.dumps(manifest))
+    opened = Settings().for_index(folder)
+    assert (opened.embedder, opened.embedder_runtime) == (str(tuned_model), "torch"), "rag tune re-embeds with torch"
+
+
+def test_a_collection_of_another_runtime_gets_its_own_embedder_and_shares_the_rest(tmp_path, hash_embedder):
+    from rag.pipeline import Models
+
+    torch_built = _index_built_with(tmp_path / "old", DEFAULT_EMBEDDER)
+    parent = Models(Settings(), reranker=None, generator=object())
+    derived = parent.for_collection(torch_built)
+    assert derived is not parent and derived.settings.embedder_runtime == "torch"
+    assert derived._embedder_name() == DEFAULT_EMBEDDER != parent._embedder_name()
+    assert derived.generator is parent.generator, "the LLM is shared"
+    given = Models(Settings(), embedder=hash_embedder, reranker=None)
+    assert given.for_collection(_index_built_with(tmp_path / "hashed", hash_embedder.name)) is given
 
 
 def test_embedder_from_passes_the_runtime_and_the_cache(tmp_path):
