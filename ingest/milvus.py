@@ -416,8 +416,11 @@ class MilvusBackend:
             retired = _retire(client, record["collection"], removed, g, number)
             documents = [d for d in base.documents if d["doc_id"] not in removed] + list(docs)
             languages = {d: c for d, c in (base.manifest.get("languages", {}) if not new else {}).items() if d not in removed}
-            for doc in docs:
-                languages[doc["doc_id"]] = dict(Counter(c.lang for c in chunks if c.doc_id == doc["doc_id"]))
+            per_doc: dict[str, Counter] = {d["doc_id"]: Counter() for d in docs}
+            for c in chunks:  # one pass: a bulk ingest of many files must not cost documents x chunks
+                if c.doc_id in per_doc:
+                    per_doc[c.doc_id][c.lang] += 1
+            languages.update((d, dict(counts)) for d, counts in per_doc.items())
             manifest = {
                 "schema": index_store.SCHEMA_VERSION,
                 "embedder": embedder if chunks else (base.embedder or embedder),
