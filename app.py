@@ -184,7 +184,7 @@ class Handlers:
         self.models = models
         self.settings = settings
         self.library = library
-        self.sessions = SessionStore(root, settings.max_sessions, int(settings.max_sessions_mb * 2**20))
+        self.sessions = SessionStore(root, settings.max_sessions, int(settings.max_sessions_mb * 2**20), settings.milvus_token)
         self.root = self.sessions.root
         self.uploads = Path(uploads) if uploads else self.root.parent / ".gradio-uploads"
         self.demo: gr.Blocks | None = None  # set by build_app: Gradio's record of uploads and running events
@@ -625,7 +625,7 @@ def build_app(models: Models | None = None, settings: Settings | None = None) ->
     private = claim(settings.private_dir or default_root())
     # Gradio's uploads go under the private root too: swept after a crash like the rest
     os.environ["GRADIO_TEMP_DIR"] = str(private.uploads)
-    library = None if public else Library(settings.library or default_library())
+    library = None if public else Library(settings.library or default_library(), settings.milvus_token)
     h = Handlers(models, settings, private.sessions / secrets.token_hex(4), uploads=private.uploads, library=library)
     atexit.register(h.sessions.close)
     where = "Your files stay private to this session." if public else f"Your collections are kept in {library.root}."

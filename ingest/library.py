@@ -82,10 +82,12 @@ class Library:
     """The collections under `root`, made, renamed, deleted and opened by name.
 
     `open` hands out one `Session` per collection for the life of the process, so
-    every tab on a collection shares its open search index and its answer cache."""
+    every tab on a collection shares its open search index and its answer cache.
+    `milvus_token` drops a deleted collection's rows from a protected Milvus server."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, milvus_token: str = ""):
         self.root = Path(root).expanduser().resolve()
+        self.milvus_token = milvus_token
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, Session] = {}
         self._lock = threading.Lock()
@@ -175,7 +177,7 @@ class Library:
 
                 release_folder(folder)  # a Milvus Lite file inside the folder is closed before it moves
             os.rename(folder, trash)
-        discard(trash)  # a Milvus collection on a server is dropped with it
+        discard(trash, self.milvus_token)  # a Milvus collection on a server is dropped with it
 
     @contextlib.contextmanager
     def using(self, session: Session) -> Iterator[Session]:

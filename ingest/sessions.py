@@ -207,10 +207,12 @@ class Session:
 
 
 class SessionStore:
-    """One app's live sessions, under `root`, at most `max_sessions` and `max_bytes`."""
+    """One app's live sessions, under `root`, at most `max_sessions` and `max_bytes`;
+    `milvus_token` drops a Milvus-held session's collection from a protected server."""
 
-    def __init__(self, root: Path, max_sessions: int, max_bytes: int):
+    def __init__(self, root: Path, max_sessions: int, max_bytes: int, milvus_token: str = ""):
         self.root = Path(root)
+        self.milvus_token = milvus_token
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_sessions = max_sessions
         self.max_bytes = max_bytes
@@ -267,7 +269,7 @@ class SessionStore:
             yield session
         finally:
             if session.ended:  # ended while the work ran: remove whatever it left
-                discard(session.folder)
+                discard(session.folder, self.milvus_token)
             size = folder_size(session.folder) if session.live else 0
             with self._lock:
                 session.busy -= 1
@@ -287,7 +289,7 @@ class SessionStore:
             found = self._sessions.pop(key, None)
         for s in {id(s): s for s in (found, session) if isinstance(s, Session)}.values():
             s.ended = s.ended or reason
-            discard(s.folder)
+            discard(s.folder, self.milvus_token)
 
     def close(self) -> None:
         """Delete every session (the server stops)."""
@@ -312,7 +314,7 @@ class SessionStore:
         victim = min(idle, key=lambda s: s.last_used)
         del self._sessions[victim.key]
         victim.ended = EVICTED
-        discard(victim.folder)
+        discard(victim.folder, self.milvus_token)
         log.info("evicted the session idle for %.0f s to make room", time.monotonic() - victim.last_used)
         return True
 

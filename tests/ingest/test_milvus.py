@@ -206,3 +206,38 @@ def test_a_discarded_collection_leaves_no_rows_on_a_shared_server(tmp_path, docs
     assert not a.exists()
     assert client.list_collections() == [backends.recorded(b)["collection"]]
     assert {d["source"] for d in backends.load(b, hash_embedder.name).documents} == {"handbook.pdf"}
+
+
+def test_the_app_drops_a_session_and_a_deleted_collection_with_the_servers_token(tmp_path, docs, hash_embedder, monkeypatch):
+    # a protected server refuses a drop without credentials, and the visitor's rows would stay on it
+    from ingest import milvus
+    from ingest.library import Library
+    from ingest.sessions import SessionStore
+
+    tokens = []
+    real_connect = milvus.connect
+    monkeypatch.setattr(milvus, "connect", lambda uri, token="": tokens.append(token) or real_connect(uri, token))
+    shared = Storage("milvus", uri=str(tmp_path / "shared.db"), token="sourced:secret")
+    store = SessionStore(tmp_path / "sessions", 4, 2**30, milvus_token=shared.token)
+    session = store.create("visitor")
+    ingest([docs["md"]], session.folder, hash_embedder, storage=shared)
+    milvus.release(shared.uri)
+
+    def collections_left() -> list[str]:
+        try:
+            return real_connect(shared.uri).list_collections()
+        finally:
+            milvus.release(shared.uri)
+
+    assert len(collections_left()) == 1
+    tokens.clear()
+    store.end("visitor")
+    assert tokens and set(tokens) == {"sourced:secret"} and collections_left() == []
+
+    library = Library(tmp_path / "library", milvus_token=shared.token)
+    opened = library.create("Notes")
+    ingest([docs["md"]], opened.folder, hash_embedder, storage=shared)
+    assert len(collections_left()) == 1
+    tokens.clear()
+    library.delete(opened.folder.name)
+    assert tokens and set(tokens) == {"sourced:secret"} and collections_left() == []
