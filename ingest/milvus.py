@@ -66,6 +66,7 @@ RECORD_FILES = ("documents.json",)
 LITE_FILE = "milvus.db"  # the Lite database inside an index folder when SOURCED_MILVUS_URI is empty
 MAX_VARCHAR = 65_535  # bytes in a Milvus VARCHAR field
 BATCH = 512  # rows per upsert
+LITE_PAGE = 20_000  # rows per query when Milvus Lite lists more (a chunk's JSON is ~2 KB; gRPC answers stop at 256 MB)
 LOCK_WAIT_S = 60.0  # how long to wait for another process's Milvus Lite file
 BM25_K1, BM25_B = 1.5, 0.75  # as ingest.lexical
 HNSW = {"M": index_store.HNSW_M, "efConstruction": index_store.HNSW_EF_CONSTRUCTION}
@@ -503,10 +504,20 @@ def _ids(client, collection: str, filter: str) -> list[str]:
 
 
 def query_all(client, collection: str, filter: str, fields: list[str]) -> list[dict]:
-    """Every row matching `filter`: one query on Milvus Lite (which has no row limit
-    and no timestamps for an iterator), a query iterator on a server (16,384 rows a query)."""
+    """Every row matching `filter`: on a server through a query iterator (16,384 rows a
+    query); on Milvus Lite, which has no timestamps for an iterator, in one query, or for
+    more than LITE_PAGE rows by their ids in pages, since one answer over gRPC's 256 MB
+    limit is refused (the terms of 1M chunks are ~540 MB)."""
     if is_lite(getattr(client, "_sourced_uri", "")):
-        return list(client.query(collection, filter=filter, output_fields=fields))
+        count = int(client.query(collection, filter=filter, output_fields=["count(*)"])[0]["count(*)"])
+        if count <= LITE_PAGE or fields == ["id"]:
+            return list(client.query(collection, filter=filter, output_fields=fields))
+        ids = [r["id"] for r in client.query(collection, filter=filter, output_fields=["id"])]
+        found = []
+        for start in range(0, len(ids), LITE_PAGE):
+            page = ", ".join(json.dumps(i) for i in ids[start : start + LITE_PAGE])
+            found += client.query(collection, filter=f"id in [{page}]", output_fields=fields)
+        return found
     it = client.query_iterator(collection, batch_size=1000, filter=filter, output_fields=fields)
     found: list[dict] = []
     try:

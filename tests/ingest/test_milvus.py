@@ -241,3 +241,19 @@ def test_the_app_drops_a_session_and_a_deleted_collection_with_the_servers_token
     tokens.clear()
     library.delete(opened.folder.name)
     assert tokens and set(tokens) == {"sourced:secret"} and collections_left() == []
+
+
+def test_milvus_lite_lists_a_collection_larger_than_a_page_in_pages(tmp_path, docs, hash_embedder, monkeypatch):
+    # one gRPC answer stops at 256 MB: 1M chunks' terms (~540 MB) were refused in one query
+    from ingest import milvus
+
+    folder = tmp_path / "idx"
+    ingest([docs["md"], docs["pdf"]], folder, hash_embedder, storage=MILVUS)
+    index = backends.load(folder, hash_embedder.name)
+    whole, _ = index.rows()
+    table = dict(index.term_table())
+    monkeypatch.setattr(milvus, "LITE_PAGE", 2)
+    paged = backends.load(folder, hash_embedder.name)
+    paged._table = None
+    assert len(whole) > 2 and [c.chunk_id for c in paged.rows()[0]] == [c.chunk_id for c in whole]
+    assert paged.term_table() == table
