@@ -41,7 +41,7 @@ import ingest  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 
 import data_folder  # noqa: E402  (bench/, beside this script)
 import sections  # noqa: E402
-from bench_speed import machine, percentiles, sentences  # noqa: E402
+from bench_speed import machine, maxrss_mb, percentiles, sentences  # noqa: E402
 
 BACKENDS = ("local", "milvus")
 MODES = ("bm25", "dense", "hybrid")
@@ -49,17 +49,9 @@ CHUNKS_PER_DOC = 50
 
 
 def rss_mb() -> float:
-    """This process's resident memory now (VmRSS), in MB."""
+    """This process's resident memory now (VmRSS), in MB; its peak is bench_speed.maxrss_mb."""
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory (VmHWM), in MB."""
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -102,7 +94,7 @@ def child_write(backend: str, n: int, folder: Path, data: Path) -> dict:
     t = time.perf_counter()
     b.write(folder, b.load(folder), docs, chunks, vectors, set(), embedder=name)
     seconds = time.perf_counter() - t
-    return {"write_s": seconds, "write_peak_mb": peak_mb() - before, "disk_mb": folder_mb(folder)}
+    return {"write_s": seconds, "write_peak_mb": maxrss_mb() - before, "disk_mb": folder_mb(folder)}
 
 
 def child_search(backend: str, n: int, folder: Path, data: Path, queries: int) -> dict:

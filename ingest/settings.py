@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS, validate
-from .embedder import AUTO, DEFAULT_RUNTIME, RUNTIMES, embedder_from, runtime_of
+from .embedder import AUTO, DEFAULT_RUNTIME, RUNTIMES, embedder_from, runtime_for, runtime_of
 from .backends import BACKENDS, Storage
 from .index import ANN_THRESHOLD
 from .loaders import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
@@ -211,7 +211,7 @@ class Settings:
             return self.replace(embedder=tuned["embedder"], embedder_runtime=DEFAULT_RUNTIME)  # rag.tune re-embeds with torch
         if self.embedder_runtime == AUTO and manifest.get("embedder"):
             built, runtime = runtime_of(manifest["embedder"])
-            if built == model and runtime != embedder_from(self).runtime:
+            if built == model and runtime != runtime_for(AUTO, self.embedder, self.query_embedder):
                 return self.replace(embedder_runtime=runtime)
         return self
 

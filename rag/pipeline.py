@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 
 from ingest import backends
@@ -79,13 +80,14 @@ class Models:
         p = self._parent
         return p if p is not None and all(getattr(p.settings, f) == getattr(self.settings, f) for f in fields) else None
 
+    @cached_property
     def _embedder_name(self) -> str:
         """The name of the embedder these models use (what an index records), without loading it."""
         return self._embedder.name if self._embedder is not None else embedder_from(self.settings).name
 
     @property
     def embedder(self) -> Embedder:
-        if (p := self._parent) is not None and p._embedder_name() == self._embedder_name():
+        if (p := self._parent) is not None and p._embedder_name == self._embedder_name:
             return p.embedder
         with self._locks["embedder"]:
             if self._embedder is None:

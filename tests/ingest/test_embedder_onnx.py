@@ -90,7 +90,7 @@ def test_a_collection_of_another_runtime_gets_its_own_embedder_and_shares_the_re
     parent = Models(Settings(), reranker=None, generator=object())
     derived = parent.for_collection(torch_built)
     assert derived is not parent and derived.settings.embedder_runtime == "torch"
-    assert derived._embedder_name() == DEFAULT_EMBEDDER != parent._embedder_name()
+    assert derived._embedder_name == DEFAULT_EMBEDDER != parent._embedder_name
     assert derived.generator is parent.generator, "the LLM is shared"
     given = Models(Settings(), embedder=hash_embedder, reranker=None)
     assert given.for_collection(_index_built_with(tmp_path / "hashed", hash_embedder.name)) is given
