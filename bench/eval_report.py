@@ -236,8 +236,9 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         "no training may use them: the answering adapter was trained on questions of the first 12), taken from each article in turn, asked of the squad-a",
         f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
         f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
-        "when none is left, or the model refuses relevant passages, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote.",
-        "The refusal-fallback columns score the same answers with those quotes counted as refusals (for the adapter: its own refusals trusted).",
+        "when none is left, or the base model refuses relevant passages, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote.",
+        "The adapter answers with one of its sources' own lines and refuses when its refusal's probability reaches the calibrated threshold (rag.verbatim; that refusal is kept).",
+        "The refusal-fallback columns score the same answers with the quotes counted as refusals.",
         "The extractive baseline is that quote alone, no LLM.",
         "",
         "| | " + " | ".join(label for label, _ in systems) + " |",
@@ -308,7 +309,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py"])
+    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py", "bench/calibrate_refusal.py"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -56,6 +56,8 @@ class Settings:
     # a GGUF LoRA applied to the LLM: auto = the answering adapter in assets/ (rag.tune.adapter trained it)
     # with the bundled model, none with any other; "none" = off; or a .gguf path
     llm_adapter: str = "auto"
+    # the adapter refuses when its refusal's probability reaches this (rag.verbatim; None: its calibrated REFUSE_AT)
+    refuse_at: float | None = None
     # ingestion
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS

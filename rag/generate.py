@@ -24,6 +24,7 @@ from ingest.lexical import tokenize
 from ingest.models import DEFAULT_CACHE, resolve
 
 from .types import Hit
+from .verbatim import Choices, Decoder
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class Generator(Protocol):
     chat: bool
     adapter: str  # the GGUF LoRA applied to the model ("" none): it was trained on prompts/answer_adapter.txt
 
-    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str]) -> Iterator[str]:
-        """Yield the continuation piece by piece as the model produces it."""
+    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str], choices: Choices | None = None) -> Iterator[str]:
+        """Yield the continuation piece by piece as the model produces it; with
+        `choices`, only one of its lines (rag.verbatim), its decision recorded there."""
         ...
 
     def count_tokens(self, text: str) -> int: ...
@@ -90,7 +92,7 @@ class LlamaGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+    def stream(self, prompt: str | list[dict], *, max_tokens: int, stop: list[str], choices: Choices | None = None) -> Iterator[str]:
         with self.lock:
             if isinstance(prompt, list):
                 parts = self.llm.create_chat_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True)
@@ -99,11 +101,43 @@ class LlamaGenerator:
                     if text:
                         yield text
             else:
-                parts = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True)
+                extra = {}
+                if choices is not None:  # token ids, so the lookahead and the completion read the very same prompt
+                    prompt = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)  # as create_completion reads a text prompt
+                    decoder = self._decoder(choices)
+                    decoder.weigh(*self._lookahead(prompt, decoder.refusal[0]))
+                    extra = {"logits_processor": [decoder]}
+                parts = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True, **extra)
                 for part in parts:
                     text = part["choices"][0]["text"]
                     if text:
                         yield text
+
+    def _decoder(self, choices: Choices) -> Decoder:
+        """The logits processor that holds the answer to `choices`' lines; each line
+        is tokenised as the adapter's targets were (" " + line + newline)."""
+
+        def tokens(line: str) -> list[int]:
+            return self.llm.tokenize(f" {line}\n".encode("utf-8"), add_bos=False, special=False)
+
+        decoder = Decoder([tokens(line) for line in choices.lines], tokens(choices.refusal), self.llm.token_eos(), choices.threshold)
+        decoder.decision = choices.decision
+        return decoder
+
+    def _lookahead(self, tokens: list[int], first: int) -> tuple:
+        """The logits at the end of `tokens` and after `first` past it. The prompt is
+        evaluated here once: create_completion then finds it in the cache (it drops
+        `first` and replays the prompt's last token)."""
+        import numpy as np
+
+        def logits():
+            return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
+
+        self.llm.reset()
+        self.llm.eval(tokens)
+        at_start = logits()
+        self.llm.eval([first])
+        return at_start, logits()
 
 
 _LOADING = threading.Lock()
@@ -219,11 +253,13 @@ def answer_prompt(question: str, hits: list[Hit], generator: Generator, n_ctx: i
     return prompts.render(template, sources=sources, question=question)
 
 
-def generate(generator: Generator, prompt, *, max_tokens: int, deadline_s: float = 60.0) -> Iterator[str]:
-    """Stream tokens, stopping at the stop sequences, the token limit or the deadline."""
+def generate(generator: Generator, prompt, *, max_tokens: int, deadline_s: float = 60.0, choices: Choices | None = None) -> Iterator[str]:
+    """Stream tokens, stopping at the stop sequences, the token limit or the deadline;
+    `choices`: the answer is one of its lines (rag.verbatim)."""
     t0 = time.monotonic()
     stop = STOP_CHAT if isinstance(prompt, list) else STOP_COMPLETION
-    for piece in generator.stream(prompt, max_tokens=max_tokens, stop=stop):
+    extra = {"choices": choices} if choices is not None else {}
+    for piece in generator.stream(prompt, max_tokens=max_tokens, stop=stop, **extra):
         yield piece
         if time.monotonic() - t0 > deadline_s:
             log.warning("generation stopped at the %.0f s deadline", deadline_s)

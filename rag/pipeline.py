@@ -23,8 +23,8 @@ from ingest.embedder import Embedder, embedder_from, runtime_of
 from ingest.models import DEFAULT_RERANKER, ModelUnavailableError, adapter_for, resolve
 from ingest.settings import MODES, Settings, check_choice
 
-from . import citations, evidence, gate
-from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate
+from . import citations, evidence, gate, verbatim
+from .generate import NOT_IN_DOCUMENTS, Generator, LlamaGenerator, answer_prompt, generate, prompt_style
 from .rerank import Reranker, load_reranker, rerank
 from .retrievers import HybridRetriever, retrievers_for
 from .render import timing_line
@@ -316,9 +316,12 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
 
     generator = models.generator  # loaded only for a question the documents can answer
     prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens, s.source_tokens)
+    # the adapter answers with one of its sources' own lines, and refuses when it is sure (rag.verbatim)
+    refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
+    choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at) if prompt_style(generator) == "adapter" else None
     t = time.perf_counter()
     pieces: list[str] = []
-    for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s):
+    for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
         if not pieces:
             timings["first_token_ms"] = _ms(t)
         pieces.append(piece)
@@ -328,7 +331,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, collection.term_weights())
+    assemble(answer, raw, question, collection.term_weights(), choices.decision if choices else None)
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -337,15 +340,24 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     yield "answer", answer
 
 
-def assemble(answer: Answer, raw: str, question: str, weights=None) -> Answer:
+def assemble(answer: Answer, raw: str, question: str, weights=None, decision: verbatim.Decision | None = None) -> Answer:
     """Fill `answer` from what the model wrote, once the gate found the passages
     relevant: the sentences a source supports, with verified citations, lead; what no
     source supports goes to `answer.unsupported`, never into the text. When no sentence
     is supported (or the model found nothing), the answer is the best evidence quoted
     verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal.
-    This holds for the answering adapter too: trusting its refusal was measured and
-    answered only 30% of answerable questions (docs/EVAL.md)."""
+
+    A refusal is trusted only when it was decided by its probability (`decision`, the
+    adapter's verbatim decoding, rag.verbatim); a greedy refusal is not: trusting the
+    adapter's greedy refusals answered 30% of answerable questions (docs/EVAL.md)."""
     hits = answer.hits
+    answer.refusal_p = decision.refusal_p if decision is not None else None
+    if decision is not None and decision.refused:
+        answer.text, answer.answerable = NOT_IN_DOCUMENTS + " The closest passages are listed below.", False
+        answer.notes.append(f"the model is sure the passages do not answer it (refusal probability {decision.refusal_p:.2f})")
+        return answer
+    if decision is not None and decision.refusal_p is not None:
+        answer.notes.append(f"the model's refusal probability {decision.refusal_p:.2f} is below its threshold: it answers")
     if raw and not raw.startswith(NOT_IN_DOCUMENTS.rstrip(".")):
         checked = citations.check(citations.strip_foreign_links(raw, hits), hits, question, weights)
         answer.unsupported, answer.notes = checked.unsupported, [*answer.notes, *checked.notes]

@@ -47,6 +47,7 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # what the model wrote that no source supports: never shown as the answer
     fallback: str = ""  # "quote": no generated sentence was supported, so `text` quotes the best evidence verbatim
+    refusal_p: float | None = None  # the answering adapter's probability of refusing (rag.verbatim); None: not weighed
 
     def to_json(self) -> dict:
         return {
@@ -56,6 +57,7 @@ class Answer:
             "answerable": self.answerable,
             "raw_answer": self.raw,
             "fallback": self.fallback or None,
+            "refusal_probability": None if self.refusal_p is None else round(self.refusal_p, 4),
             "unsupported": self.unsupported,
             "citations": [c.to_json() for c in self.citations],
             "sources": [hit_json(h, i + 1) for i, h in enumerate(self.hits)],

@@ -32,7 +32,7 @@ os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="sourced-test-data-")
 
 # ---------------------------------------------------------------- lanes
 
-MODEL_FIXTURES = frozenset({"minilm", "gemma", "tiny_cross_encoder"})
+MODEL_FIXTURES = frozenset({"minilm", "gemma", "gemma_adapter", "tiny_cross_encoder"})
 
 # Where weights are read: the library constructors (module: [(class, attribute)]) and
 # the project's functions that call them (module, function or Class.method, library).
@@ -241,6 +241,15 @@ def gemma():
     from rag.generate import LlamaGenerator
 
     return LlamaGenerator("bundled:gemma-3-270m-q4_k_m", n_ctx=2048)
+
+
+@pytest.fixture(scope="session")
+def gemma_adapter():
+    """The bundled Gemma with the answering adapter in assets/, as the app loads it."""
+    from ingest.models import DEFAULT_LLM, adapter_for
+    from rag.generate import LlamaGenerator
+
+    return LlamaGenerator(DEFAULT_LLM, n_ctx=2048, adapter=adapter_for(DEFAULT_LLM, "auto"))
 
 
 @pytest.fixture(scope="session")

@@ -44,16 +44,21 @@ class ScriptedGenerator:
         self.script = script or []
         self.default = default
         self.prompts: list = []
+        self.choices: list = []  # the rag.verbatim.Choices of each adapter prompt
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def stream(self, prompt, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+    def stream(self, prompt, *, max_tokens: int, stop: list[str], choices=None) -> Iterator[str]:
         self.prompts.append(prompt)
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
         questions = re.findall(r"(?:Question|Last question): (.*)", text)
         last = questions[-1] if questions else text
         reply = next((r for pattern, r in self.script if pattern.lower() in last.lower()), self.default)
+        if choices is not None:  # the script's refusal stands for one the real decoder was sure of
+            self.choices.append(choices)
+            if reply == choices.refusal:
+                choices.decision.refusal_p, choices.decision.refused = 1.0, True
         for i, word in enumerate(reply.split(" ")[:max_tokens]):
             yield word if i == 0 else " " + word
 

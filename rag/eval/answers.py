@@ -130,7 +130,7 @@ def _score(d: dict, text: str, cited_chunks: list, qa: QA) -> None:
     d["f1"] += token_f1(text, qa.answers)
     d["acc"] += answer_accuracy(text, qa.answers)
     d["cites"] += len(cited_chunks)
-    d["good_cites"] += sum(_supports(c, qa) for c in cited_chunks)
+    d["good_cites"] += sum(supports(c, qa) for c in cited_chunks)
 
 
 def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collection | None, settings: Settings, progress: bool = False) -> dict:
@@ -184,7 +184,7 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
     }
 
 
-def _supports(chunk, qa: QA) -> bool:
+def supports(chunk, qa: QA) -> bool:
     """A citation is right when it is the gold paragraph or contains a gold answer."""
     return chunk.chunk_id == qa.context_id or any(normalise_answer(a) in normalise_answer(chunk.text) for a in qa.answers)
 

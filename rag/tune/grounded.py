@@ -25,18 +25,15 @@ Only the training half of the articles is used (rag.eval.datasets.article_half).
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import asdict, dataclass
-
-from ingest.chunking import sentence_spans
 
 from .. import gate
 from ..eval.answers import QA, normalise_answer
 from ..generate import NOT_IN_DOCUMENTS, answer_prompt
 from ..types import Hit
+from ..verbatim import CLAUSE, prompt_sources, sentences, with_citation
 
 MAX_TARGET_WORDS = 32
-_CLAUSE = re.compile(r"(?<=[,;:])\s+")
 
 
 @dataclass(frozen=True)
@@ -60,13 +57,12 @@ def target_sentence(text: str, answers: list[str], max_words: int = MAX_TARGET_W
     """The first sentence of `text` holding a gold answer, verbatim, cut to whole
     clauses around the answer when it is longer than `max_words` words; None when no
     sentence holds one (pure)."""
-    pieces = (p.strip() for s, e in sentence_spans(text) or [(0, len(text))] for p in text[s:e].split("…"))  # "…": rag.generate.focus left text out
-    for sentence in pieces:
+    for sentence in sentences(text):
         if not holds(sentence, answers):
             continue
         if len(sentence.split()) <= max_words:
             return sentence
-        clauses = _CLAUSE.split(sentence)
+        clauses = CLAUSE.split(sentence)
         core = next((i for i, c in enumerate(clauses) if holds(c, answers)), None)
         if core is None:  # the answer spans a clause boundary: keep the sentence whole
             return sentence
@@ -81,23 +77,6 @@ def target_sentence(text: str, answers: list[str], max_words: int = MAX_TARGET_W
                 break
         return " ".join(clauses[lo : hi + 1]).rstrip(",;:")
     return None
-
-
-def with_citation(sentence: str, n: int) -> str:
-    """The answer line: the sentence without its closing stop, the marker, a stop."""
-    return f"{sentence.rstrip().rstrip('.!?…').rstrip()} [{n}]."
-
-
-def prompt_sources(prompt: str) -> dict[int, str]:
-    """Source number -> the text the prompt shows for it (its last block of sources,
-    after any worked example)."""
-    block = prompt.rsplit("\n\n", 1)[-1]
-    out = {}
-    for line in block.split("\n"):
-        m = re.match(r"Source \[(\d+)\] \(.*?\): ", line)
-        if m:
-            out[int(m.group(1))] = line[m.end() :]
-    return out
 
 
 def answer_example(qa: QA, hits: list[Hit], prompt: str) -> GroundedExample:

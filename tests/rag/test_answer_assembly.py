@@ -44,8 +44,12 @@ def test_no_supported_sentence_falls_back_to_the_best_evidence_quoted(hash_index
 
 
 def test_a_model_that_finds_nothing_in_relevant_passages_gets_the_quote_too(hash_index, hash_embedder):
-    answer = answer_once(_collection(hash_index, hash_embedder, NOT_IN_DOCUMENTS), LEAVE)
+    """Without the adapter no probability decides a refusal (greedy decoding refuses
+    wherever it is unsure), so relevant passages get the quoted evidence."""
+    c = _collection(hash_index, hash_embedder, NOT_IN_DOCUMENTS)
+    answer = answer_once(c, LEAVE)
     assert answer.fallback == "quote" and "27 days" in answer.text and answer.unsupported == []
+    assert answer.refusal_p is None and c.models.generator.choices == []
 
 
 def test_what_the_gate_finds_irrelevant_is_refused_with_the_closest_passages(hash_index, hash_embedder):
@@ -56,17 +60,20 @@ def test_what_the_gate_finds_irrelevant_is_refused_with_the_closest_passages(has
     assert "<h4>Closest passages</h4>" in render_sources(answer)
 
 
-def test_the_adapter_gets_its_own_prompt_and_its_refusal_the_quote_like_any_model(hash_index, hash_embedder):
-    """The adapter's prompt has no worked example; its refusal of relevant passages is
-    not trusted (measured: it refused 70% of answerable questions), so the best
-    evidence is quoted as for the base model."""
+def test_the_adapter_gets_its_own_prompt_and_its_sure_refusal_is_trusted(hash_index, hash_embedder):
+    """The adapter's prompt has no worked example; it may answer only with one of its
+    sources' own lines (rag.verbatim), and a refusal it was sure of is kept: the
+    closest passages are listed, nothing is quoted as if it answered."""
     models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=ScriptedGenerator([("annual leave", NOT_IN_DOCUMENTS)], adapter="answerer-lora.gguf"))
     answer = answer_once(Collection(hash_index, models), LEAVE)
-    assert answer.answerable and answer.fallback == "quote" and "27 days" in answer.text
-    assert "the model found no answer in the passages" in answer.notes
+    assert not answer.answerable and answer.fallback == "" and answer.text == NOT_IN_DOCUMENTS + " The closest passages are listed below."
+    assert answer.citations == [] and answer.refusal_p == 1.0 and answer.to_json()["refusal_probability"] == 1.0
+    assert "the model is sure the passages do not answer it (refusal probability 1.00)" in answer.notes
     assert answer.models["llm_adapter"] == "answerer-lora.gguf" and "**LLM:** fake-scripted-llm + adapter answerer-lora.gguf" in render_details(answer)
     prompt = models.generator.prompts[0]
     assert "trail-bike" not in prompt and prompt.endswith("\nAnswer:") and "Source [3] (" in prompt
+    (choices,) = models.generator.choices
+    assert "Every employee receives 27 days of paid annual leave per year [1]." in choices.lines and choices.refusal == NOT_IN_DOCUMENTS
 
 
 def test_a_supported_answer_of_the_adapter_is_kept_like_any_other(hash_index, hash_embedder):

@@ -33,3 +33,37 @@ def test_token_limit_is_honoured(gemma):
 @pytest.mark.parametrize("text", ["<start_of_turn>user", "hello world"])
 def test_count_tokens_treats_control_tokens_as_text(gemma, text):
     assert gemma.count_tokens(text) >= 2
+
+
+def _blender_prompt(generator):
+    from ingest.types import Chunk
+    from rag.generate import answer_prompt
+    from rag.types import Hit
+
+    texts = ["The Model X blender has a 1200 watt motor, which crushes ice in seconds. Its jug holds 1.5 litres.", "Clean the jug with warm water after each use. Never put the base in water."]
+    hits = [Hit(Chunk(f"c{p}", "d", "manual.pdf", p, 0, len(t), t), 1.0) for p, t in enumerate(texts, start=3)]
+    return answer_prompt("How powerful is the motor?", hits, generator, 2048, 80)
+
+
+def test_the_adapter_answers_with_one_of_its_sources_lines_verbatim(gemma_adapter):
+    from rag.generate import NOT_IN_DOCUMENTS
+    from rag.verbatim import choices_for
+
+    prompt = _blender_prompt(gemma_adapter)
+    choices = choices_for(prompt, NOT_IN_DOCUMENTS, threshold=1.01)  # never refuse
+    text = "".join(generate(gemma_adapter, prompt, max_tokens=80, choices=choices)).strip()
+    assert text in choices.lines and "1200" in text and text.endswith("[1].")
+    assert 0.0 <= choices.decision.refusal_p <= 1.0 and not choices.decision.refused
+
+
+def test_the_adapter_refuses_when_the_refusal_reaches_the_threshold(gemma_adapter):
+    from rag.generate import NOT_IN_DOCUMENTS
+    from rag.verbatim import choices_for
+
+    prompt = _blender_prompt(gemma_adapter)
+    choices = choices_for(prompt, NOT_IN_DOCUMENTS, threshold=0.0)  # always refuse
+    assert "".join(generate(gemma_adapter, prompt, max_tokens=80, choices=choices)).strip() == NOT_IN_DOCUMENTS
+    assert choices.decision.refused
+    # the model's state is left clean: the same prompt, free, answers as before
+    again = choices_for(prompt, NOT_IN_DOCUMENTS, threshold=1.01)
+    assert "1200" in "".join(generate(gemma_adapter, prompt, max_tokens=80, choices=again))

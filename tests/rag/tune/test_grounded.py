@@ -5,7 +5,8 @@ prompt whose excerpts hide the answer is a refusal."""
 from ingest.types import Chunk
 from rag.eval.answers import QA
 from rag.generate import NOT_IN_DOCUMENTS
-from rag.tune.grounded import answer_example, holds, prompt_sources, target_sentence, with_citation
+from rag.tune.grounded import answer_example, holds, target_sentence
+from rag.verbatim import prompt_sources, with_citation
 from rag.types import Hit
 
 PASSAGE = "Super Bowl 50 was an American football game. The Denver Broncos defeated the Carolina Panthers 24–10 to earn their third title. It was played at Levi's Stadium."

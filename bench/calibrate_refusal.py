@@ -1,0 +1,112 @@
+"""Calibrate the answering adapter's refusal threshold (rag.verbatim.REFUSE_AT).
+
+    .venv/bin/python bench/calibrate_refusal.py       # prints a table, writes a section of docs/EVAL.md
+
+Questions of the *training* half of squad-a's articles that the adapter was not
+trained on (from --offset on; tune-answerer used the first 1,600), asked of squad-a's
+corpus (answerable) and of SciFact's (unanswerable), through the app's own pipeline
+with the adapter and the refusal never taken (SOURCED_REFUSE_AT above 1), so each
+answer records the probability the adapter gave its refusal. For each threshold the
+table gives what the pipeline would do with it: answer rate, answer accuracy and
+citation precision on the answerable copy, refusals on the unanswerable one (the
+gate's and the adapter's). The chosen threshold maximises the mean of answer rate and
+refusal rate (balanced accuracy, the gate's own rule, bench/calibrate_gate.py). The
+held-out half of the articles, which `rag eval-answers --articles test` reports, is
+never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.models import go_offline_if_unreachable  # noqa: E402
+from ingest.settings import Settings  # noqa: E402
+from rag.eval.answers import answer_accuracy, answer_text, load_qa, supports  # noqa: E402
+from rag.eval.datasets import load_dataset  # noqa: E402
+from rag.eval.retrieval import corpus_index  # noqa: E402
+from rag.pipeline import Collection, Models, answer_once  # noqa: E402
+
+import data_folder  # noqa: E402  (bench/, beside this script)
+import sections  # noqa: E402
+
+GRID = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.01]
+
+
+def sweep(own: list[dict], other: list[dict], grid: list[float]) -> list[dict]:
+    """What each threshold does (pure): an answer whose refusal probability reaches
+    it is refused instead."""
+    out = []
+    for t in grid:
+        answered = [r for r in own if r["answerable"] and not (r["p"] is not None and r["p"] >= t)]
+        cites = sum(r["cites"] for r in answered)
+        refused = sum(not r["answerable"] or (r["p"] is not None and r["p"] >= t) for r in other)
+        out.append({
+            "threshold": t,
+            "answer_rate": len(answered) / max(len(own), 1),
+            "accuracy": sum(r["acc"] for r in answered) / max(len(answered), 1),
+            "citation_precision": sum(r["good"] for r in answered) / cites if cites else 0.0,
+            "refusal_rate": refused / max(len(other), 1),
+        })
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data_folder.add_argument(ap)
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--offset", type=int, default=1600, help="skip the training half's first N questions (those tune-answerer trained on)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
+    args = ap.parse_args()
+    data = data_folder.check(ap, args.data, ["squad-a", "scifact"])
+    go_offline_if_unreachable()
+    settings = Settings.from_env(refuse_at=1.01)  # never refuse: every answer records its refusal probability
+    models = Models(settings)
+    if not models.generator.adapter:
+        ap.error("no answering adapter is in use (SOURCED_LLM_ADAPTER / SOURCED_LLM): nothing to calibrate")
+    t0 = time.perf_counter()
+    qas = load_qa(data / "squad-a", args.questions, args.offset, "train")
+    own_c = Collection.of(corpus_index(load_dataset(data / "squad-a"), models.embedder, settings.cache, True), models)
+    other_c = Collection.of(corpus_index(load_dataset(data / "scifact"), models.embedder, settings.cache, True), models)
+    from tqdm import tqdm
+
+    own, other = [], []
+    for qa in tqdm(qas, desc="questions", unit="q"):
+        a = answer_once(own_c, qa.question)
+        chunks = {h.chunk.chunk_id: h.chunk for h in a.hits}
+        cited = [chunks[c.chunk_id] for c in a.citations]
+        own.append({"p": a.refusal_p, "answerable": a.answerable, "acc": answer_accuracy(answer_text(a.text), qa.answers) if a.answerable else 0.0, "cites": len(cited), "good": sum(supports(c, qa) for c in cited)})
+        b = answer_once(other_c, qa.question)
+        other.append({"p": b.refusal_p, "answerable": b.answerable})
+    rows = sweep(own, other, GRID)
+    best = max(rows, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2)
+    minutes = (time.perf_counter() - t0) / 60
+    head = "| refusal threshold | answer rate | answer accuracy (answered) | citation precision | refused on SciFact |"
+    lines = [head, "|---|---|---|---|---|"]
+    for r in rows:
+        mark = " (chosen)" if r is best else ""
+        lines.append(f"| {r['threshold']:.2f}{mark} | {r['answer_rate']:.3f} | {r['accuracy']:.3f} | {r['citation_precision']:.3f} | {r['refusal_rate']:.3f} |")
+    print("\n".join(lines))
+    passed = sum(r["answerable"] for r in other)
+    body = [
+        "## The adapter's refusal threshold (bench/calibrate_refusal.py)",
+        "",
+        f"{len(qas)} questions of the training half of squad-a's articles that the adapter never saw (from the {args.offset + 1}th on), "
+        f"asked of squad-a and of SciFact ({passed} of them passed SciFact's gate to the model), with the adapter's verbatim decoding "
+        f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. 1.01: never refuse. "
+        "Chosen: the best mean of answer rate and refusal rate.",
+        "",
+        *lines,
+    ]
+    sections.write(Path(args.out), "bench/calibrate_refusal.py", body)
+    print(f"chosen threshold {best['threshold']}; section written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
