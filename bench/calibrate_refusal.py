@@ -9,8 +9,8 @@ with the adapter and the refusal never taken (SOURCED_REFUSE_AT above 1), so eac
 answer records the probability the adapter gave its refusal. For each threshold the
 table gives what the pipeline would do with it: answer rate, answer accuracy and
 citation precision on the answerable copy, refusals on the unanswerable one (the
-gate's and the adapter's). The chosen threshold maximises the mean of answer rate and
-refusal rate (balanced accuracy, the gate's own rule, bench/calibrate_gate.py). The
+gate's and the adapter's). The chosen threshold has the highest answer rate among
+those refusing at least REFUSAL_BAR on SciFact (else the best mean of both). The
 held-out half of the articles, which `rag eval-answers --articles test` reports, is
 never read.
 """
@@ -35,6 +35,7 @@ from rag.pipeline import Collection, Models, answer_once  # noqa: E402
 import data_folder  # noqa: E402  (bench/, beside this script)
 import sections  # noqa: E402
 
+REFUSAL_BAR = 0.95  # issue 13's bar for refusals on SciFact
 GRID = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.01]
 
 
@@ -84,7 +85,8 @@ def main() -> int:
         b = answer_once(other_c, qa.question)
         other.append({"p": b.refusal_p, "answerable": b.answerable})
     rows = sweep(own, other, GRID)
-    best = max(rows, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2)
+    sure = [r for r in rows if r["refusal_rate"] >= REFUSAL_BAR]
+    best = max(sure, key=lambda r: r["answer_rate"]) if sure else max(rows, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2)
     minutes = (time.perf_counter() - t0) / 60
     head = "| refusal threshold | answer rate | answer accuracy (answered) | citation precision | refused on SciFact |"
     lines = [head, "|---|---|---|---|---|"]
@@ -99,7 +101,7 @@ def main() -> int:
         f"{len(qas)} questions of the training half of squad-a's articles that the adapter never saw (from the {args.offset + 1}th on), "
         f"asked of squad-a and of SciFact ({passed} of them passed SciFact's gate to the model), with the adapter's verbatim decoding "
         f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. 1.01: never refuse. "
-        "Chosen: the best mean of answer rate and refusal rate.",
+        f"Chosen: the highest answer rate that refuses at least {REFUSAL_BAR} on SciFact (else the best mean of the two).",
         "",
         *lines,
     ]

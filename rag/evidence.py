@@ -22,12 +22,13 @@ def best_sentence(question: str, text: str, weights: Mapping[str, float] | None 
     the first such sentence on ties, the whole text when it has no sentence break."""
     spans = sentence_spans(text) or [(0, len(text))]
     asked = set(tokenize(question))
+    return max(spans, key=lambda span: mass(asked, text[span[0] : span[1]], weights))  # max keeps the first of equal ones
 
-    def mass(span: tuple[int, int]) -> float:
-        held = asked & set(tokenize(text[span[0] : span[1]]))
-        return sum((weights[t] if weights and t in weights else 1.0) ** 2 for t in held)
 
-    return max(spans, key=mass)  # max keeps the first of equal ones
+def mass(asked: set[str], sentence: str, weights: Mapping[str, float] | None = None) -> float:
+    """The question's terms (`asked`, ingest.lexical tokens) that `sentence` holds, by
+    their tf-idf mass (idf²; 1 for a term without a weight)."""
+    return sum((weights[t] if weights and t in weights else 1.0) ** 2 for t in asked & set(tokenize(sentence)))
 
 
 def quote(question: str, hits: list[Hit], weights: Mapping[str, float] | None = None) -> Citation | None:

@@ -120,7 +120,8 @@ class LlamaGenerator:
         def tokens(line: str) -> list[int]:
             return self.llm.tokenize(f" {line}\n".encode("utf-8"), add_bos=False, special=False)
 
-        decoder = Decoder([tokens(line) for line in choices.lines], tokens(choices.refusal), self.llm.token_eos(), choices.threshold)
+        pool = [tokens(line) for line in choices.pool] or None
+        decoder = Decoder([tokens(line) for line in choices.lines], tokens(choices.refusal), self.llm.token_eos(), choices.threshold, pool)
         decoder.decision = choices.decision
         return decoder
 

@@ -318,7 +318,8 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     prompt = answer_prompt(question, hits, generator, s.n_ctx, s.max_tokens, s.source_tokens)
     # the adapter answers with one of its sources' own lines, and refuses when it is sure (rag.verbatim)
     refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
-    choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at) if prompt_style(generator) == "adapter" else None
+    weights = collection.term_weights()
+    choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, question, weights) if prompt_style(generator) == "adapter" else None
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
@@ -331,7 +332,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, collection.term_weights(), choices.decision if choices else None)
+    assemble(answer, raw, question, weights, choices.decision if choices else None)
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings

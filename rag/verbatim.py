@@ -18,16 +18,25 @@ Pure except `Decoder.__call__`'s numpy: no model here; rag.generate tokenises th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ingest.chunking import sentence_spans
+from ingest.lexical import tokenize
+
+from . import evidence
 
 # The refusal's probability at which the adapter's refusal is trusted. Calibrated on
 # questions of the training half of squad-a's articles the adapter was not trained on
 # and those questions asked of SciFact (bench/calibrate_refusal.py, docs/EVAL.md).
-REFUSE_AT = 0.6
+REFUSE_AT = 0.8
+
+# The answer is one of the sentences that hold most of the question's terms: left to
+# choose among all of them, the adapter picked worse ones (answer accuracy 0.455 against
+# 0.618 with two, on 55 training-half questions it never saw; docs/EVAL.md).
+KEEP_SENTENCES = 2
 
 # Where a long sentence may be cut: after a comma, semicolon or colon (the clauses
 # the adapter's targets were cut to, rag.tune.grounded.target_sentence).
@@ -95,18 +104,29 @@ class Decision:
 
 @dataclass
 class Choices:
-    """The lines an answer may be (answer_lines) and the refusal, for one generation;
-    the generator records its `decision` here."""
+    """The lines an answer may be (answer_lines), the refusal, and the lines the
+    refusal is weighed against (`pool`; [] : `lines`), for one generation; the
+    generator records its `decision` here."""
 
     lines: list[str]
     refusal: str
     threshold: float = REFUSE_AT
+    pool: list[str] = field(default_factory=list)
     decision: Decision = field(default_factory=Decision)
 
 
-def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT) -> Choices:
-    """The Choices of an adapter prompt (prompts/answer_adapter.txt): its sources' lines."""
-    return Choices(answer_lines(prompt_sources(prompt)), refusal, threshold)
+def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT, question: str = "", weights: Mapping[str, float] | None = None, keep: int = KEEP_SENTENCES) -> Choices:
+    """The Choices of an adapter prompt (prompts/answer_adapter.txt): the lines of the
+    `keep` sentences of its sources that hold most of `question`'s terms (rag.evidence
+    mass; every sentence without a question), the refusal weighed against all lines."""
+    sources = prompt_sources(prompt)
+    pool = answer_lines(sources)
+    if not question or not keep:
+        return Choices(pool, refusal, threshold)
+    asked = set(tokenize(question))
+    ranked = sorted(((evidence.mass(asked, s, weights), n, s) for n, text in sources.items() for s in sentences(text)), key=lambda r: -r[0])
+    lines = list(dict.fromkeys(line for _, n, s in ranked[:keep] for line in answer_lines({n: s})))
+    return Choices(lines or pool, refusal, threshold, pool)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -127,8 +147,9 @@ class Decoder:
     refusal cannot draw the answer into sentences that begin like it. Without
     `weigh`, the decoder answers."""
 
-    def __init__(self, answers: list[list[int]], refusal: list[int], end: int, threshold: float = REFUSE_AT):
+    def __init__(self, answers: list[list[int]], refusal: list[int], end: int, threshold: float = REFUSE_AT, pool: list[list[int]] | None = None):
         self.node: dict | None = trie(answers)
+        self.pool = trie(pool) if pool else self.node  # the lines the refusal is weighed against
         self.refusal = list(refusal)
         self.end = end
         self.threshold = threshold
@@ -143,9 +164,9 @@ class Decoder:
         among the tokens allowed after the first (an upper bound where later tokens are
         shared with an answer)."""
         r0, r1 = self.refusal[0], self.refusal[1]
-        starts = list(dict.fromkeys([*self.node, r0]))
+        starts = list(dict.fromkeys([*self.pool, r0]))
         p0 = dict(zip(starts, softmax(first[starts])))
-        after = self.node.get(r0, {})
+        after = self.pool.get(r0, {})
         nexts = list(dict.fromkeys([*after, r1]))
         p1 = dict(zip(nexts, softmax(second[nexts])))
         p = self.decision.refusal_p = float(p0[r0] * p1[r1])

@@ -31,6 +31,14 @@ def test_the_choices_come_from_the_prompts_own_sources():
     assert choices.lines == ["It rains in Bergen [1].", "Oslo is dry in May [2]."] and choices.threshold == 0.7
 
 
+def test_with_a_question_the_answer_is_one_of_the_sentences_holding_most_of_its_terms():
+    prompt = ("Rule.\n\nSource [1] (a.pdf, page 1): It rains in Bergen. The fjords are deep.\n"
+              "Source [2] (b.pdf, page 4): Oslo is dry in May. Bergen gets rain on most days of the year.\nQuestion: How often does it rain in Bergen?\nAnswer:")
+    choices = choices_for(prompt, "The documents do not say.", question="How often does it rain in Bergen?", keep=2)
+    assert choices.lines == ["It rains in Bergen [1].", "Bergen gets rain on most days of the year [2]."]
+    assert len(choices.pool) == 4  # the refusal is weighed against every line
+
+
 def test_trie_shares_prefixes():
     assert trie([[1, 2], [1, 3], [4]]) == {1: {2: {}, 3: {}}, 4: {}}
 
