@@ -121,9 +121,7 @@ class LlamaGenerator:
             return self.llm.tokenize(f" {line}\n".encode("utf-8"), add_bos=False, special=False)
 
         pool = [tokens(line) for line in choices.pool] or None
-        decoder = Decoder([tokens(line) for line in choices.lines], tokens(choices.refusal), self.llm.token_eos(), choices.threshold, pool)
-        decoder.decision = choices.decision
-        return decoder
+        return Decoder([tokens(line) for line in choices.lines], tokens(choices.refusal), self.llm.token_eos(), choices.threshold, pool, choices.decision)
 
     def _lookahead(self, tokens: list[int], first: int) -> tuple:
         """The logits at the end of `tokens` and after `first` past it. The prompt is
@@ -259,8 +257,7 @@ def generate(generator: Generator, prompt, *, max_tokens: int, deadline_s: float
     `choices`: the answer is one of its lines (rag.verbatim)."""
     t0 = time.monotonic()
     stop = STOP_CHAT if isinstance(prompt, list) else STOP_COMPLETION
-    extra = {"choices": choices} if choices is not None else {}
-    for piece in generator.stream(prompt, max_tokens=max_tokens, stop=stop, **extra):
+    for piece in generator.stream(prompt, max_tokens=max_tokens, stop=stop, choices=choices):
         yield piece
         if time.monotonic() - t0 > deadline_s:
             log.warning("generation stopped at the %.0f s deadline", deadline_s)

@@ -6,8 +6,8 @@ with that source's number ("... in Santa Clara, California [2]."), or with the r
 refuses too often: most answers and the refusal begin with "The", and wherever the
 model is unsure which sentence holds the answer, greedy decoding picks the refusal
 (docs/EVAL.md). So the decoder is given the set of lines the adapter may write: every
-run of whole clauses of every sentence the prompt shows, with its source's number,
-and the refusal. Before the first token, the model's probability of the refusal
+run of whole clauses of the KEEP_SENTENCES sentences the prompt shows that hold most of
+the question's terms, with their source's number, and the refusal. Before the first token, the model's probability of the refusal
 (normalised over the allowed tokens) decides whether it refuses: only at REFUSE_AT or
 above. Then at each step only a token that continues one of the lines is allowed and
 the likeliest is taken (greedy inside a token trie).
@@ -98,7 +98,7 @@ def trie(sequences: list[list[int]]) -> dict:
 class Decision:
     """What the decoder decided, for the answer's notes and the calibration."""
 
-    refusal_p: float | None = None  # the refusal path's probability where it parted from every answer; None: never reached
+    refusal_p: float | None = None  # the refusal's probability before the first token (Decoder.weigh); None: not weighed
     refused: bool = False
 
 
@@ -147,7 +147,7 @@ class Decoder:
     refusal cannot draw the answer into sentences that begin like it. Without
     `weigh`, the decoder answers."""
 
-    def __init__(self, answers: list[list[int]], refusal: list[int], end: int, threshold: float = REFUSE_AT, pool: list[list[int]] | None = None):
+    def __init__(self, answers: list[list[int]], refusal: list[int], end: int, threshold: float = REFUSE_AT, pool: list[list[int]] | None = None, decision: Decision | None = None):
         self.node: dict | None = trie(answers)
         self.pool = trie(pool) if pool else self.node  # the lines the refusal is weighed against
         self.refusal = list(refusal)
@@ -155,7 +155,7 @@ class Decoder:
         self.threshold = threshold
         self.step = 0
         self.first_share: dict[int, float] = {}  # first token -> the answers' own share of its probability
-        self.decision = Decision()
+        self.decision = decision or Decision()
 
     def weigh(self, first: np.ndarray, second: np.ndarray) -> None:
         """Decide the refusal from the logits over the vocabulary at the answer's start

@@ -72,7 +72,7 @@ class QuestionWriter:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def stream(self, prompt: str, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+    def stream(self, prompt: str, *, max_tokens: int, stop: list[str], choices=None) -> Iterator[str]:
         passage = re.findall(r"Passage: (.*)", prompt)[-1]
         yield f"What does the guide say about {passage.split()[-1].strip('.')}?"
 

@@ -218,8 +218,8 @@ def test_local_library_survives_a_reload_and_a_restart(browser, docs, tmp_path):
 class SlowGenerator(ScriptedGenerator):
     """Streams one word every 0.15 s: an answer long enough to stop."""
 
-    def stream(self, prompt, *, max_tokens, stop):
-        for piece in super().stream(prompt, max_tokens=max_tokens, stop=stop):
+    def stream(self, prompt, *, max_tokens, stop, choices=None):
+        for piece in super().stream(prompt, max_tokens=max_tokens, stop=stop, choices=choices):
             time.sleep(0.15)
             yield piece
 
