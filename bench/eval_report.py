@@ -236,7 +236,7 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         "no training may use them: the answering adapter was trained on questions of the first 12), taken from each article in turn, asked of the squad-a",
         f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
         f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
-        "when none is left, or the base model refuses relevant passages, the pipeline quotes the top passage's best sentence (rag.evidence), labelled as a quote.",
+        "when none is left, or the base model refuses relevant passages, the pipeline quotes the passages' best sentence (rag.evidence's learned scorer), labelled as a quote.",
         "The adapter answers with one of its sources' own lines and refuses when its refusal's probability reaches the calibrated threshold (rag.verbatim; that refusal is kept).",
         "The refusal-fallback columns score the same answers with the quotes counted as refusals.",
         "The extractive baseline is that quote alone, no LLM.",

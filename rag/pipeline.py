@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +29,7 @@ from .rerank import Reranker, load_reranker, rerank
 from .retrievers import HybridRetriever, retrievers_for
 from .render import timing_line
 from .rewrite import rewrite
-from .types import Answer, Hit
+from .types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 timings_log = logging.getLogger("sourced.timings")  # one line per answer; SOURCED_LOG names its file
@@ -319,7 +319,14 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     # the adapter answers with one of its sources' own lines, and refuses when it is sure (rag.verbatim)
     refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
     weights = collection.term_weights()
-    choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, question, weights) if prompt_style(generator) == "adapter" else None
+    similarity = evidence.embedding_similarity(models.embedder) if (mode or s.mode) != "bm25" else None  # keyword search alone loads no embedder
+    best, choices = None, None
+    if prompt_style(generator) == "adapter":  # the evidence is ranked before the adapter writes: it answers with the best
+        t = time.perf_counter()
+        ranking = evidence.ranked(query, hits, weights, similarity)
+        timings["evidence_ms"] = _ms(t)
+        best = ranking[0] if ranking else None
+        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in ranking[: verbatim.KEEP_SENTENCES]])
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
@@ -332,7 +339,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, weights, choices.decision if choices else None)
+    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: evidence.quote(query, hits, weights, similarity, best))
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -341,12 +348,14 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     yield "answer", answer
 
 
-def assemble(answer: Answer, raw: str, question: str, weights=None, decision: verbatim.Decision | None = None) -> Answer:
+def assemble(answer: Answer, raw: str, question: str, weights=None, decision: verbatim.Decision | None = None,
+             best_quote: Callable[[], Citation | None] | None = None) -> Answer:
     """Fill `answer` from what the model wrote, once the gate found the passages
     relevant: the sentences a source supports, with verified citations, lead; what no
     source supports goes to `answer.unsupported`, never into the text. When no sentence
     is supported (or the model found nothing), the answer is the best evidence quoted
-    verbatim (rag.evidence), marked `fallback="quote"`; without passages, the refusal.
+    verbatim (`best_quote`; default rag.evidence.quote without embeddings), marked
+    `fallback="quote"`; without passages, the refusal.
 
     A refusal is trusted only when it was decided by its probability (`decision`, the
     adapter's verbatim decoding, rag.verbatim); a greedy refusal is not: trusting the
@@ -367,11 +376,11 @@ def assemble(answer: Answer, raw: str, question: str, weights=None, decision: ve
             return answer
     else:
         answer.notes.append("the model found no answer in the passages")
-    found = evidence.quote(question, hits, weights)
+    found = best_quote() if best_quote else evidence.quote(question, hits, weights)
     if found is None:
         answer.text, answer.answerable = NOT_IN_DOCUMENTS + " The closest passages are listed below.", False
         return answer
-    answer.text, answer.citations, answer.answerable, answer.fallback = f"“{' '.join(found.quote.split())}” [1]", [found], True, "quote"
+    answer.text, answer.citations, answer.answerable, answer.fallback = f"“{' '.join(found.quote.split())}” [{found.n}]", [found], True, "quote"
     answer.notes.append("no generated sentence is supported by the passages: the answer quotes the best evidence instead")
     return answer
 

@@ -6,8 +6,8 @@ with that source's number ("... in Santa Clara, California [2]."), or with the r
 refuses too often: most answers and the refusal begin with "The", and wherever the
 model is unsure which sentence holds the answer, greedy decoding picks the refusal
 (docs/EVAL.md). So the decoder is given the set of lines the adapter may write: every
-run of whole clauses of the KEEP_SENTENCES sentences the prompt shows that hold most of
-the question's terms, with their source's number, and the refusal. Before the first token, the model's probability of the refusal
+run of whole clauses of the KEEP_SENTENCES sentences rag.evidence ranks first, with
+their source's number, and the refusal. Before the first token, the model's probability of the refusal
 (normalised over the allowed tokens) decides whether it refuses: only at REFUSE_AT or
 above. Then at each step only a token that continues one of the lines is allowed and
 the likeliest is taken (greedy inside a token trie).
@@ -18,25 +18,22 @@ Pure except `Decoder.__call__`'s numpy: no model here; rag.generate tokenises th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ingest.chunking import sentence_spans
-from ingest.lexical import tokenize
-
-from . import evidence
 
 # The refusal's probability at which the adapter's refusal is trusted. Calibrated on
 # questions of the training half of squad-a's articles the adapter was not trained on
 # and those questions asked of SciFact (bench/calibrate_refusal.py, docs/EVAL.md).
 REFUSE_AT = 0.8
 
-# The answer is one of the sentences that hold most of the question's terms: left to
-# choose among all of them, the adapter picked worse ones (answer accuracy 0.455 against
-# 0.618 with two, on 55 training-half questions it never saw; docs/EVAL.md).
-KEEP_SENTENCES = 2
+# The answer is a clause run of the sentence rag.evidence ranks first: left to choose
+# among more, the adapter picked worse ones (answer accuracy, 55 training-half questions
+# it never saw, sentences ranked by question mass: 0.455 with all, 0.618 with two, 0.673
+# with one; docs/EVAL.md).
+KEEP_SENTENCES = 1
 
 # Where a long sentence may be cut: after a comma, semicolon or colon (the clauses
 # the adapter's targets were cut to, rag.tune.grounded.target_sentence).
@@ -115,17 +112,15 @@ class Choices:
     decision: Decision = field(default_factory=Decision)
 
 
-def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT, question: str = "", weights: Mapping[str, float] | None = None, keep: int = KEEP_SENTENCES) -> Choices:
+def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT, kept: list[tuple[int, str]] | None = None) -> Choices:
     """The Choices of an adapter prompt (prompts/answer_adapter.txt): the lines of the
-    `keep` sentences of its sources that hold most of `question`'s terms (rag.evidence
-    mass; every sentence without a question), the refusal weighed against all lines."""
-    sources = prompt_sources(prompt)
-    pool = answer_lines(sources)
-    if not question or not keep:
+    `kept` sentences (source number, sentence: rag.evidence's best, whitespace as the
+    prompt shows it; None: every sentence the prompt shows), the refusal weighed
+    against every line of the prompt's sources."""
+    pool = answer_lines(prompt_sources(prompt))
+    if not kept:
         return Choices(pool, refusal, threshold)
-    asked = set(tokenize(question))
-    ranked = sorted(((evidence.mass(asked, s, weights), n, s) for n, text in sources.items() for s in sentences(text)), key=lambda r: -r[0])
-    lines = list(dict.fromkeys(line for _, n, s in ranked[:keep] for line in answer_lines({n: s})))
+    lines = list(dict.fromkeys(line for n, s in kept for line in answer_lines({n: " ".join(s.split())})))
     return Choices(lines or pool, refusal, threshold, pool)
 
 

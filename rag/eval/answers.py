@@ -6,7 +6,7 @@ The LLM pipeline runs through the same `ask()` the app uses, fallback included (
 answer none of whose sentences a source supports quotes the best evidence, rag.evidence).
 The same run also scores the other fallback, a refusal, by counting those answers as
 refused: both are measured on the very same questions. The baseline answers with the
-top passage's best sentence (rag.evidence, no LLM), behind the same gate, so the table
+passages' best sentence (rag.evidence, no LLM), behind the same gate, so the table
 shows what the model adds. `--articles test` keeps to the held-out half of the
 articles (rag.eval.datasets.article_half), the half no training may see.
 """
@@ -79,10 +79,10 @@ def answer_text(text: str) -> str:
 # ---------------------------------------------------------------- collection over an in-memory index
 
 
-def extractive_answer(question: str, hits, s: Settings, weights=None) -> tuple[str, bool, str]:
-    """Baseline: the top passage's best sentence for the question (rag.evidence), behind the gate."""
+def extractive_answer(question: str, hits, s: Settings, weights=None, similarity=None) -> tuple[str, bool, str]:
+    """Baseline: the passages' best sentence for the question (rag.evidence), behind the gate."""
     verdict = gate.decide(question, hits, **gate.options(s))
-    found = evidence.quote(question, hits, weights) if verdict.answerable else None
+    found = evidence.quote(question, hits, weights, similarity) if verdict.answerable else None
     return (found.quote, True, found.chunk_id) if found else ("", False, "")
 
 
@@ -150,6 +150,7 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
     refused = {"llm": 0, "llm_refusal_fallback": 0, "baseline": 0}
     generator = answerable.models.generator
     weights = answerable.term_weights()
+    similarity = evidence.embedding_similarity(answerable.models.embedder)
     for qa in tqdm(qas, desc="answers", unit="q", disable=not progress):
         final = answer_once(answerable, qa.question)
         chunks = {h.chunk.chunk_id: h.chunk for h in final.hits}
@@ -165,14 +166,14 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
             n_tokens = generator.count_tokens(final.raw)
             if t["generate_ms"] > 0 and n_tokens:
                 llm["tps"].append(1000 * n_tokens / t["generate_ms"])
-        sentence, ok, cid = extractive_answer(qa.question, final.hits, settings, weights)
+        sentence, ok, cid = extractive_answer(qa.question, final.hits, settings, weights, similarity)
         if ok:
             _score(base, sentence, [chunks[cid]], qa)
         if measured:
             elsewhere = answer_once(unanswerable, qa.question)
             refused["llm"] += not elsewhere.answerable
             refused["llm_refusal_fallback"] += not elsewhere.answerable or bool(elsewhere.fallback)
-            refused["baseline"] += not extractive_answer(qa.question, elsewhere.hits, settings, unanswerable.term_weights())[1]
+            refused["baseline"] += not extractive_answer(qa.question, elsewhere.hits, settings, unanswerable.term_weights(), similarity)[1]
     n = len(qas)
     rate = (lambda k: refused[k]) if measured else (lambda k: None)
     return {

@@ -31,12 +31,12 @@ def test_the_choices_come_from_the_prompts_own_sources():
     assert choices.lines == ["It rains in Bergen [1].", "Oslo is dry in May [2]."] and choices.threshold == 0.7
 
 
-def test_with_a_question_the_answer_is_one_of_the_sentences_holding_most_of_its_terms():
+def test_kept_sentences_are_the_answer_and_the_refusal_is_weighed_against_every_line():
     prompt = ("Rule.\n\nSource [1] (a.pdf, page 1): It rains in Bergen. The fjords are deep.\n"
               "Source [2] (b.pdf, page 4): Oslo is dry in May. Bergen gets rain on most days of the year.\nQuestion: How often does it rain in Bergen?\nAnswer:")
-    choices = choices_for(prompt, "The documents do not say.", question="How often does it rain in Bergen?", keep=2)
-    assert choices.lines == ["It rains in Bergen [1].", "Bergen gets rain on most days of the year [2]."]
-    assert len(choices.pool) == 4  # the refusal is weighed against every line
+    choices = choices_for(prompt, "The documents do not say.", kept=[(2, "Bergen gets rain on\n most days,  of the year.")])
+    assert choices.lines == ["Bergen gets rain on most days [2].", "Bergen gets rain on most days, of the year [2].", "of the year [2]."]  # whitespace as the prompt shows it
+    assert len(choices.pool) == 4
 
 
 def test_trie_shares_prefixes():
