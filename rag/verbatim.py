@@ -5,12 +5,12 @@ with that source's number ("... in Santa Clara, California [2]."), or with the r
 (rag.tune.grounded). Left free, it sometimes strays from the source text, and it
 refuses too often: most answers and the refusal begin with "The", and wherever the
 model is unsure which sentence holds the answer, greedy decoding picks the refusal
-(docs/EVAL.md). So the decoder is given the set of lines the adapter may write: every
-run of whole clauses of the KEEP_SENTENCES sentences rag.evidence ranks first, with
-their source's number, and the refusal. Before the first token, the model's probability of the refusal
-(normalised over the allowed tokens) decides whether it refuses: only at REFUSE_AT or
-above. Then at each step only a token that continues one of the lines is allowed and
-the likeliest is taken (greedy inside a token trie).
+(docs/EVAL.md). So the decoder is given the lines the adapter may write: the
+KEEP_SENTENCES sentences rag.evidence ranks first, whole, with their source's number,
+and the refusal; what the model decides is whether to refuse. Before the first token,
+the model's probability of the refusal (normalised over the allowed tokens) decides:
+it refuses only at REFUSE_AT or above. Then at each step only a token that continues
+one of the lines is allowed and the likeliest is taken (greedy inside a token trie).
 
 Pure except `Decoder.__call__`'s numpy: no model here; rag.generate tokenises the lines.
 """
@@ -29,10 +29,11 @@ from ingest.chunking import sentence_spans
 # and those questions asked of SciFact (bench/calibrate_refusal.py, docs/EVAL.md).
 REFUSE_AT = 0.8
 
-# The answer is a clause run of the sentence rag.evidence ranks first: left to choose
-# among more, the adapter picked worse ones (answer accuracy, 55 training-half questions
+# The answer is the sentence rag.evidence ranks first, whole. Left to choose among more
+# sentences, the adapter picked worse ones (answer accuracy on 55 training-half questions
 # it never saw, sentences ranked by question mass: 0.455 with all, 0.618 with two, 0.673
-# with one; docs/EVAL.md).
+# with one), and left to cut the sentence to a clause run, it often cut the answer off
+# (0.761 against 0.830 whole, 100 such questions, rag.evidence's ranking; docs/EVAL.md).
 KEEP_SENTENCES = 1
 
 # Where a long sentence may be cut: after a comma, semicolon or colon (the clauses
@@ -114,14 +115,14 @@ class Choices:
 
 def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT, kept: list[tuple[int, str]] | None = None) -> Choices:
     """The Choices of an adapter prompt (prompts/answer_adapter.txt): the lines of the
-    `kept` sentences (source number, sentence: rag.evidence's best, whitespace as the
-    prompt shows it; None: every sentence the prompt shows), the refusal weighed
-    against every line of the prompt's sources."""
+    `kept` sentences whole (source number, sentence: rag.evidence's best, whitespace as
+    the prompt shows it; None: every clause run of every sentence the prompt shows), the
+    refusal weighed against every line of the prompt's sources."""
     pool = answer_lines(prompt_sources(prompt))
     if not kept:
         return Choices(pool, refusal, threshold)
-    lines = list(dict.fromkeys(line for n, s in kept for line in answer_lines({n: " ".join(s.split())})))
-    return Choices(lines or pool, refusal, threshold, pool)
+    lines = list(dict.fromkeys(with_citation(" ".join(s.split()), n) for n, s in kept))
+    return Choices(lines, refusal, threshold, pool)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ def test_kept_sentences_are_the_answer_and_the_refusal_is_weighed_against_every_
     prompt = ("Rule.\n\nSource [1] (a.pdf, page 1): It rains in Bergen. The fjords are deep.\n"
               "Source [2] (b.pdf, page 4): Oslo is dry in May. Bergen gets rain on most days of the year.\nQuestion: How often does it rain in Bergen?\nAnswer:")
     choices = choices_for(prompt, "The documents do not say.", kept=[(2, "Bergen gets rain on\n most days,  of the year.")])
-    assert choices.lines == ["Bergen gets rain on most days [2].", "Bergen gets rain on most days, of the year [2].", "of the year [2]."]  # whitespace as the prompt shows it
-    assert len(choices.pool) == 4
+    assert choices.lines == ["Bergen gets rain on most days, of the year [2]."]  # whole, whitespace as the prompt shows it
+    assert len(choices.pool) == 4, "every clause run of every sentence the prompt shows"
 
 
 def test_trie_shares_prefixes():
