@@ -237,7 +237,7 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
         f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
         "when none is left, or the base model refuses relevant passages, the pipeline quotes the passages' best sentence (rag.evidence's learned scorer), labelled as a quote.",
-        "The adapter answers with one of its sources' own lines and refuses when its refusal's probability reaches the calibrated threshold (rag.verbatim; that refusal is kept).",
+        "The adapter writes the best evidence sentence (rag.evidence) with its source number and refuses when its refusal's probability reaches the calibrated threshold (rag.verbatim; that refusal is kept).",
         "The refusal-fallback columns score the same answers with the quotes counted as refusals.",
         "The extractive baseline is that quote alone, no LLM.",
         "",
@@ -245,6 +245,7 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         "|---|" + "---|" * len(systems),
         *[f"| {label} | " + " | ".join(cell(d[k]) for _, d in systems) + " |" for label, k in ANSWER_ROWS],
         f"| median time to first token, ms | {timed('median_first_token_ms')} |",
+        f"| median evidence ranking before generation, ms | {timed('median_evidence_ms')} |",
         f"| median total per answer, ms | {timed('median_total_ms')} |",
         "",
     ]
@@ -309,7 +310,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py", "bench/calibrate_refusal.py"])
+    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py", "bench/calibrate_refusal.py", "bench/fit_evidence.py"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -106,6 +106,9 @@ class LlamaGenerator:
                     prompt = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)  # as create_completion reads a text prompt
                     decoder = self._decoder(choices)
                     decoder.weigh(*self._lookahead(prompt, decoder.refusal[0]))
+                    if decoder.decision.refused or len(choices.lines) == 1:  # one path left: the decoder would write it token by token
+                        yield " " + (choices.refusal if decoder.decision.refused else choices.lines[0])
+                        return
                     extra = {"logits_processor": [decoder]}
                 parts = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=self.temperature, stop=stop, stream=True, **extra)
                 for part in parts:
@@ -125,15 +128,26 @@ class LlamaGenerator:
 
     def _lookahead(self, tokens: list[int], first: int) -> tuple:
         """The logits at the end of `tokens` and after `first` past it. The prompt is
-        evaluated here once: create_completion then finds it in the cache (it drops
-        `first` and replays the prompt's last token)."""
+        evaluated here once, from where it parts from the previous one (the rule that
+        opens every prompt stays in the cache, as create_completion keeps it: 140 ms of
+        a 940 ms lookahead on 2 cores); create_completion then finds it in the cache (it
+        drops `first` and replays the prompt's last token)."""
         import numpy as np
 
         def logits():
             return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
 
-        self.llm.reset()
-        self.llm.eval(tokens)
+        kept = 0
+        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens[:-1]):  # the last token is always evaluated: its logits are read
+            if a != b:
+                break
+            kept += 1
+        if kept and self.llm._ctx.kv_cache_seq_rm(-1, kept, -1):
+            self.llm.n_tokens = kept
+        else:
+            self.llm.reset()
+            kept = 0
+        self.llm.eval(tokens[kept:])
         at_start = logits()
         self.llm.eval([first])
         return at_start, logits()

@@ -145,7 +145,7 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
     """
     from tqdm import tqdm
 
-    llm, no_quote, quotes, base = _tally() | {"ttft": [], "tps": [], "total": []}, _tally(), _tally(), _tally()
+    llm, no_quote, quotes, base = _tally() | {"ttft": [], "tps": [], "total": [], "evidence": []}, _tally(), _tally(), _tally()
     measured = unanswerable is not None
     refused = {"llm": 0, "llm_refusal_fallback": 0, "baseline": 0}
     generator = answerable.models.generator
@@ -163,6 +163,8 @@ def evaluate_answers(qas: list[QA], answerable: Collection, unanswerable: Collec
         if "first_token_ms" in t:
             llm["ttft"].append(t["first_token_ms"])
             llm["total"].append(t["total_ms"])
+            if "evidence_ms" in t:
+                llm["evidence"].append(t["evidence_ms"])
             n_tokens = generator.count_tokens(final.raw)
             if t["generate_ms"] > 0 and n_tokens:
                 llm["tps"].append(1000 * n_tokens / t["generate_ms"])
@@ -208,7 +210,8 @@ def _summary(d: dict, refused: int | None, n: int) -> dict:
         "refusal_rate_unanswerable": round(refused / max(n, 1), 4) if refused is not None else None,
     }
     if "ttft" in d:
-        out |= {"median_first_token_ms": _median(d["ttft"]), "median_total_ms": _median(d["total"]), "median_tokens_per_s": _median(d["tps"])}
+        out |= {"median_first_token_ms": _median(d["ttft"]), "median_total_ms": _median(d["total"]), "median_tokens_per_s": _median(d["tps"]),
+                "median_evidence_ms": _median(d["evidence"])}
     return out
 
 

@@ -4,9 +4,11 @@ supported sentence quotes the best evidence, labelled as a quote; the direct ans
 leads and the verbatim quotes follow with file and page."""
 
 from ingest.settings import Settings
+from ingest.types import Chunk
 from rag.generate import NOT_IN_DOCUMENTS
-from rag.pipeline import Collection, Models, answer_once
+from rag.pipeline import Collection, Models, answer_once, assemble
 from rag.render import QUOTE_LABEL, UNSUPPORTED_LABEL, answer_markdown, render_details, render_sources
+from rag.types import Answer, Hit
 
 from ..fakes import HASH_GATE, ScriptedGenerator
 
@@ -73,7 +75,16 @@ def test_the_adapter_gets_its_own_prompt_and_its_sure_refusal_is_trusted(hash_in
     prompt = models.generator.prompts[0]
     assert "trail-bike" not in prompt and prompt.endswith("\nAnswer:") and "Source [3] (" in prompt
     (choices,) = models.generator.choices
-    assert "Every employee receives 27 days of paid annual leave per year [1]." in choices.lines and choices.refusal == NOT_IN_DOCUMENTS
+    assert choices.lines == ["Every employee receives 27 days of paid annual leave per year [1]."] and choices.refusal == NOT_IN_DOCUMENTS
+    assert len(choices.pool) > 1, "the refusal is weighed against every line the prompt shows"
+
+
+def test_the_quoted_fallback_cites_the_passage_its_sentence_comes_from():
+    texts = ["The office opens at nine. Parking is free.", "Every employee receives 27 days of paid annual leave per year. Leave is booked online."]
+    hits = [Hit(Chunk(f"c{i}", "d", "handbook.pdf", i + 3, 0, len(t), t), 2.0 - i) for i, t in enumerate(texts)]
+    answer = assemble(Answer(question=LEAVE, text="", answerable=False, citations=[], hits=hits), "", LEAVE)
+    assert answer.fallback == "quote" and answer.text == "\u201cEvery employee receives 27 days of paid annual leave per year.\u201d [2]"
+    assert [(c.n, c.page, c.chunk_id) for c in answer.citations] == [(2, 4, "c1")]
 
 
 def test_a_supported_answer_of_the_adapter_is_kept_like_any_other(hash_index, hash_embedder):

@@ -56,6 +56,27 @@ def test_the_adapter_answers_with_one_of_its_sources_lines_verbatim(gemma_adapte
     assert 0.0 <= choices.decision.refusal_p <= 1.0 and not choices.decision.refused
 
 
+def test_with_one_line_left_the_adapter_only_weighs_the_refusal(gemma_adapter):
+    """The pipeline's case (rag.verbatim.KEEP_SENTENCES = 1): the line is written as it
+    is, after the refusal was weighed; a second prompt reuses the first's cached rule."""
+    from rag.generate import NOT_IN_DOCUMENTS
+    from rag.verbatim import choices_for
+
+    prompt = _blender_prompt(gemma_adapter)
+    kept = [(1, "The Model X blender has a 1200 watt motor, which crushes ice in seconds.")]
+    for _ in range(2):
+        choices = choices_for(prompt, NOT_IN_DOCUMENTS, 1.01, kept)
+        assert "".join(generate(gemma_adapter, prompt, max_tokens=80, choices=choices)).strip() == "The Model X blender has a 1200 watt motor, which crushes ice in seconds [1]."
+        assert 0.0 <= choices.decision.refusal_p <= 1.0 and not choices.decision.refused
+    first_p = choices.decision.refusal_p
+    other = prompt.replace("How powerful is the motor?", "How much does the jug hold?")
+    choices = choices_for(other, NOT_IN_DOCUMENTS, 1.01, kept)
+    "".join(generate(gemma_adapter, other, max_tokens=80, choices=choices))
+    again = choices_for(prompt, NOT_IN_DOCUMENTS, 1.01, kept)
+    "".join(generate(gemma_adapter, prompt, max_tokens=80, choices=again))
+    assert abs(again.decision.refusal_p - first_p) < 0.01, "the cache reused across prompts gives the same probability (up to float rounding)"
+
+
 def test_the_adapter_refuses_when_the_refusal_reaches_the_threshold(gemma_adapter):
     from rag.generate import NOT_IN_DOCUMENTS
     from rag.verbatim import choices_for
