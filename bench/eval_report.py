@@ -251,7 +251,9 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
     ]
     for label, key in (("adapter", ("fallback_only",)), ("base model", ("base", "fallback_only"))) if adapter else (("base model", ("fallback_only",)),):
         quoted = at(key)
-        if quoted is not None:
+        if quoted is not None and not quoted["answered"]:
+            lines.append(f"Quoted fallbacks of the {label}: none of {r['questions']} answers.")
+        elif quoted is not None:
             lines.append(f"Quoted fallbacks of the {label}: {quoted['answered']} of {r['questions']} answers, answer accuracy {cell(quoted['answer_accuracy'])}, citation precision {cell(quoted['citation_precision'])}.")
     lines.append("")
 

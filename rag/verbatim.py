@@ -33,7 +33,7 @@ REFUSE_AT = 0.8
 # sentences, the adapter picked worse ones (answer accuracy on 55 training-half questions
 # it never saw, sentences ranked by question mass: 0.455 with all, 0.618 with two, 0.673
 # with one), and left to cut the sentence to a clause run, it often cut the answer off
-# (0.761 against 0.830 whole, 100 such questions, rag.evidence's ranking; docs/EVAL.md).
+# (0.761 against 0.830 whole, 100 such questions, rag.evidence's ranking; assets/answerer-lora.md).
 KEEP_SENTENCES = 1
 
 # Where a long sentence may be cut: after a comma, semicolon or colon (the clauses
