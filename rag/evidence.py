@@ -122,15 +122,16 @@ def ranked(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float]
     return [cands[i] for i in np.argsort(-s, kind="stable")]
 
 
-def quote(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None,
-          best: Candidate | None = None) -> Citation | None:
-    """The best sentence as a Citation of its passage (`best`: one already ranked
-    first); None without passages."""
-    best = best or next(iter(ranked(question, hits, term_weights, similarity)), None)
-    if best is None:
-        return None
-    chunk = hits[best.n - 1].chunk
-    return Citation(best.n, chunk.source, chunk.page, best.text, chunk.chunk_id, chunk.ocr)
+def quote(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> Citation | None:
+    """The best sentence as a Citation of its passage; None without passages."""
+    best = ranked(question, hits, term_weights, similarity)
+    return citation(hits, best[0]) if best else None
+
+
+def citation(hits: Sequence[Hit], candidate: Candidate) -> Citation:
+    """`candidate` (a sentence of `hits`) as a Citation [n] of its passage."""
+    chunk = hits[candidate.n - 1].chunk
+    return Citation(candidate.n, chunk.source, chunk.page, candidate.text, chunk.chunk_id, chunk.ocr)
 
 
 def embedding_similarity(embedder) -> Similarity:

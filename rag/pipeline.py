@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from ingest import backends
@@ -320,13 +320,13 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
     weights = collection.term_weights()
     similarity = evidence.embedding_similarity(models.embedder) if (mode or s.mode) != "bm25" else None  # keyword search alone loads no embedder
-    best, choices = None, None
+    ranked = cache(lambda: evidence.ranked(query, hits, weights, similarity))  # for the adapter now, else only for a fallback
+    choices = None
     if prompt_style(generator) == "adapter":  # the evidence is ranked before the adapter writes: it answers with the best
         t = time.perf_counter()
-        ranking = evidence.ranked(query, hits, weights, similarity)
+        best = ranked()[: verbatim.KEEP_SENTENCES]
         timings["evidence_ms"] = _ms(t)
-        best = ranking[0] if ranking else None
-        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in ranking[: verbatim.KEEP_SENTENCES]])
+        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in best])
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
@@ -339,7 +339,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: evidence.quote(query, hits, weights, similarity, best))
+    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: next((evidence.citation(hits, c) for c in ranked()), None))
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
