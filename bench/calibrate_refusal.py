@@ -1,18 +1,23 @@
-"""Calibrate the answering adapter's refusal threshold (rag.verbatim.REFUSE_AT).
+"""Calibrate when the answering adapter answers: its refusal threshold
+(rag.verbatim.REFUSE_AT) and the evidence share an answer needs (ANSWER_AT).
 
     .venv/bin/python bench/calibrate_refusal.py       # prints a table, writes a section of docs/EVAL.md
 
 Questions of the *training* half of squad-a's articles that the adapter was not
 trained on (from --offset on; tune-answerer used the first 1,600), asked of squad-a's
 corpus (answerable) and of SciFact's (unanswerable), through the app's own pipeline
-with the adapter and the refusal never taken (SOURCED_REFUSE_AT above 1), so each
-answer records the probability the adapter gave its refusal. For each threshold the
-table gives what the pipeline would do with it: answer rate, answer accuracy and
-citation precision on the answerable copy, refusals on the unanswerable one (the
-gate's and the adapter's). The chosen threshold has the highest answer rate among
-those refusing at least REFUSAL_BAR on SciFact (else the best mean of both). The
+with the adapter and neither refusal taken (SOURCED_REFUSE_AT above 1,
+SOURCED_ANSWER_AT 0), so each answer records the probability the adapter gave its
+refusal and the share of the best evidence sentence (rag.evidence.ranking). For each
+pair of thresholds the pipeline's answers are replayed: answer rate, answer accuracy
+and citation precision on the answerable copy, refusals on the unanswerable one (the
+gate's and both thresholds'). For each evidence threshold the refusal threshold with
+the highest answer rate that refuses at least REFUSAL_BAR on SciFact is taken (else
+the best mean of both); of those pairs, the one with the highest answer accuracy
+that still answers at least ANSWER_BAR is chosen (else the highest answer rate). The
 held-out half of the articles, which `rag eval-answers --articles test` reports, is
-never read.
+never read; neither are the questions rag.evidence's weights were fitted on (the
+first 1,500).
 """
 
 from __future__ import annotations
@@ -36,25 +41,44 @@ import data_folder  # noqa: E402  (bench/, beside this script)
 import sections  # noqa: E402
 
 REFUSAL_BAR = 0.95  # issue 13's bar for refusals on SciFact
+ANSWER_BAR = 0.85  # and for the answer rate
 GRID = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.01]
+EVIDENCE_GRID = [0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]
 
 
-def sweep(own: list[dict], other: list[dict], grid: list[float]) -> list[dict]:
-    """What each threshold does (pure): an answer whose refusal probability reaches
-    it is refused instead."""
+def sweep(own: list[dict], other: list[dict], grid: list[float], evidence_at: float = 0.0) -> list[dict]:
+    """What each refusal threshold does with `evidence_at` (pure): an answer whose
+    refusal probability reaches the one, or whose evidence share is below the other,
+    is refused instead."""
+
+    def refused(r: dict, t: float) -> bool:
+        return (r["p"] is not None and r["p"] >= t) or (r["e"] is not None and r["e"] < evidence_at)
+
     out = []
     for t in grid:
-        answered = [r for r in own if r["answerable"] and not (r["p"] is not None and r["p"] >= t)]
+        answered = [r for r in own if r["answerable"] and not refused(r, t)]
         cites = sum(r["cites"] for r in answered)
-        refused = sum(not r["answerable"] or (r["p"] is not None and r["p"] >= t) for r in other)
         out.append({
             "threshold": t,
+            "evidence_at": evidence_at,
             "answer_rate": len(answered) / max(len(own), 1),
             "accuracy": sum(r["acc"] for r in answered) / max(len(answered), 1),
             "citation_precision": sum(r["good"] for r in answered) / cites if cites else 0.0,
-            "refusal_rate": refused / max(len(other), 1),
+            "refusal_rate": sum(not r["answerable"] or refused(r, t) for r in other) / max(len(other), 1),
         })
     return out
+
+
+def choose(own: list[dict], other: list[dict]) -> tuple[list[dict], dict]:
+    """One row per evidence threshold (its refusal threshold chosen as the docstring
+    says), and the chosen row (pure)."""
+    rows = []
+    for a in EVIDENCE_GRID:
+        swept = sweep(own, other, GRID, a)
+        sure = [r for r in swept if r["refusal_rate"] >= REFUSAL_BAR]
+        rows.append(max(sure, key=lambda r: r["answer_rate"]) if sure else max(swept, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2))
+    enough = [r for r in rows if r["answer_rate"] >= ANSWER_BAR]
+    return rows, max(enough, key=lambda r: r["accuracy"]) if enough else max(rows, key=lambda r: r["answer_rate"])
 
 
 def main() -> int:
@@ -66,7 +90,7 @@ def main() -> int:
     args = ap.parse_args()
     data = data_folder.check(ap, args.data, ["squad-a", "scifact"])
     go_offline_if_unreachable()
-    settings = Settings.from_env(refuse_at=1.01)  # never refuse: every answer records its refusal probability
+    settings = Settings.from_env(refuse_at=1.01, answer_at=0.0)  # never refuse: every answer records both probabilities
     models = Models(settings)
     if not models.generator.adapter:
         ap.error("no answering adapter is in use (SOURCED_LLM_ADAPTER / SOURCED_LLM): nothing to calibrate")
@@ -81,32 +105,32 @@ def main() -> int:
         a = answer_once(own_c, qa.question)
         chunks = {h.chunk.chunk_id: h.chunk for h in a.hits}
         cited = [chunks[c.chunk_id] for c in a.citations]
-        own.append({"p": a.refusal_p, "answerable": a.answerable, "acc": answer_accuracy(answer_text(a.text), qa.answers) if a.answerable else 0.0, "cites": len(cited), "good": sum(supports(c, qa) for c in cited)})
+        own.append({"p": a.refusal_p, "e": a.evidence_p, "answerable": a.answerable, "acc": answer_accuracy(answer_text(a.text), qa.answers) if a.answerable else 0.0, "cites": len(cited), "good": sum(supports(c, qa) for c in cited)})
         b = answer_once(other_c, qa.question)
-        other.append({"p": b.refusal_p, "answerable": b.answerable})
-    rows = sweep(own, other, GRID)
-    sure = [r for r in rows if r["refusal_rate"] >= REFUSAL_BAR]
-    best = max(sure, key=lambda r: r["answer_rate"]) if sure else max(rows, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2)
+        other.append({"p": b.refusal_p, "e": b.evidence_p, "answerable": b.answerable})
+    rows, best = choose(own, other)
     minutes = (time.perf_counter() - t0) / 60
-    head = "| refusal threshold | answer rate | answer accuracy (answered) | citation precision | refused on SciFact |"
-    lines = [head, "|---|---|---|---|---|"]
+    head = "| evidence share needed | refusal threshold | answer rate | answer accuracy (answered) | citation precision | refused on SciFact |"
+    lines = [head, "|---|---|---|---|---|---|"]
     for r in rows:
         mark = " (chosen)" if r is best else ""
-        lines.append(f"| {r['threshold']:.2f}{mark} | {r['answer_rate']:.3f} | {r['accuracy']:.3f} | {r['citation_precision']:.3f} | {r['refusal_rate']:.3f} |")
+        lines.append(f"| {r['evidence_at']:.2f}{mark} | {r['threshold']:.2f} | {r['answer_rate']:.3f} | {r['accuracy']:.3f} | {r['citation_precision']:.3f} | {r['refusal_rate']:.3f} |")
     print("\n".join(lines))
     passed = sum(r["answerable"] for r in other)
     body = [
-        "## The adapter's refusal threshold (bench/calibrate_refusal.py)",
+        "## When the adapter answers: its refusal threshold and the evidence it needs (bench/calibrate_refusal.py)",
         "",
         f"{len(qas)} questions of the training half of squad-a's articles that the adapter never saw (from the {args.offset + 1}th on), "
         f"asked of squad-a and of SciFact ({passed} of them passed SciFact's gate to the model), with the adapter's verbatim decoding "
-        f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. 1.01: never refuse. "
-        f"Chosen: the highest answer rate that refuses at least {REFUSAL_BAR} on SciFact (else the best mean of the two).",
+        f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. Evidence share: the best "
+        f"evidence sentence's probability (rag.evidence.ranking) below which the answer is the refusal; 0: always answer. Refusal "
+        f"threshold (1.01: never refuse): for each evidence share, the highest answer rate that refuses at least {REFUSAL_BAR} on "
+        f"SciFact. Chosen: the highest answer accuracy of those that answer at least {ANSWER_BAR}.",
         "",
         *lines,
     ]
     sections.write(Path(args.out), "bench/calibrate_refusal.py", body)
-    print(f"chosen threshold {best['threshold']}; section written to {args.out}")
+    print(f"chosen: REFUSE_AT {best['threshold']}, ANSWER_AT {best['evidence_at']}; section written to {args.out}")
     return 0
 
 

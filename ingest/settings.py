@@ -58,6 +58,8 @@ class Settings:
     llm_adapter: str = "auto"
     # the adapter refuses when its refusal's probability reaches this (rag.verbatim; None: its calibrated REFUSE_AT)
     refuse_at: float | None = None
+    # ... and answers only when the best evidence sentence's probability reaches this (None: its calibrated ANSWER_AT)
+    answer_at: float | None = None
     # ingestion
     chunk_words: int = DEFAULT_CHUNK_WORDS
     overlap_words: int = DEFAULT_OVERLAP_WORDS

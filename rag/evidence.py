@@ -112,14 +112,30 @@ def scores(x: np.ndarray, weights: Mapping[str, float] = WEIGHTS) -> np.ndarray:
     return x @ np.array([weights[f] for f in FEATURES]) if len(x) else np.zeros(0)
 
 
-def ranked(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> list[Candidate]:
-    """The passages' sentences, best answer first (ties keep rank and document order)."""
+def ranking(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> tuple[list[Candidate], np.ndarray]:
+    """The passages' sentences, best answer first (ties keep rank and document order),
+    and each one's share: the scorer's probability that it is the one that answers
+    (its softmax over the question's candidates, the model it was fitted as)."""
     cands = candidates(hits)
     if not cands:
-        return []
+        return [], np.zeros(0)
     cosines = similarity(question, [c.text for c in cands]) if similarity else None
     s = scores(features(question, cands, [h.score for h in hits], cosines, term_weights))
-    return [cands[i] for i in np.argsort(-s, kind="stable")]
+    order = np.argsort(-s, kind="stable")
+    return [cands[i] for i in order], shares(s)[order]
+
+
+def ranked(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> list[Candidate]:
+    """The passages' sentences, best answer first (ranking without the shares)."""
+    return ranking(question, hits, term_weights, similarity)[0]
+
+
+def shares(s: np.ndarray) -> np.ndarray:
+    """Scores as probabilities over one question's candidates (a softmax)."""
+    if not len(s):
+        return np.zeros(0)
+    e = np.exp(s - s.max())
+    return e / e.sum()
 
 
 def quote(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> Citation | None:

@@ -302,16 +302,19 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     timings.update({k: v for k, v in search_timings.items() if k != "load_ms"})
     answer = Answer(question=question, text="", answerable=False, citations=[], hits=hits, query=query, models=models.describe())
 
-    verdict = gate.decide(query, hits, **gate.options(s))
-    if not verdict.answerable:
+    def refuse(reason: str) -> Iterator[tuple[str, object]]:
         answer.text = NOT_IN_DOCUMENTS + (" The closest passages are listed below." if hits else " No documents are indexed yet.")
-        answer.notes.append(verdict.reason)
+        answer.notes.append(reason)
         timings["total_ms"] = _ms(t_total)
         answer.timings_ms = timings
         collection.remember_answer(key, answer)
         yield "token", answer.text
         yield "draft", answer.text
         yield "answer", answer
+
+    verdict = gate.decide(query, hits, **gate.options(s))
+    if not verdict.answerable:
+        yield from refuse(verdict.reason)
         return
 
     generator = models.generator  # loaded only for a question the documents can answer
@@ -320,13 +323,19 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
     weights = collection.term_weights()
     similarity = evidence.embedding_similarity(models.embedder) if (mode or s.mode) != "bm25" else None  # keyword search alone loads no embedder
-    ranked = cache(lambda: evidence.ranked(query, hits, weights, similarity))  # for the adapter now, else only for a fallback
+    ranking = cache(lambda: evidence.ranking(query, hits, weights, similarity))  # for the adapter now, else only for a fallback
     choices = None
     if prompt_style(generator) == "adapter":  # the evidence is ranked before the adapter writes: it answers with the best
         t = time.perf_counter()
-        best = ranked()[: verbatim.KEEP_SENTENCES]
+        ranked, shares = ranking()
         timings["evidence_ms"] = _ms(t)
-        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in best])
+        if len(shares):
+            answer.evidence_p = float(shares[0])
+            answer_at = verbatim.ANSWER_AT if s.answer_at is None else s.answer_at
+            if answer.evidence_p < answer_at:  # no sentence stands out: whichever the adapter wrote would likely be wrong
+                yield from refuse(f"no sentence of the passages stands out as the answer (the best one's probability {answer.evidence_p:.2f} is below {answer_at:.2f})")
+                return
+        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in ranked[: verbatim.KEEP_SENTENCES]])
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
@@ -339,7 +348,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: next((evidence.citation(hits, c) for c in ranked()), None))
+    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: next((evidence.citation(hits, c) for c in ranking()[0]), None))
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings

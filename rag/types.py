@@ -48,6 +48,7 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # what the model wrote that no source supports: never shown as the answer
     fallback: str = ""  # "quote": no generated sentence was supported, so `text` quotes the best evidence verbatim
     refusal_p: float | None = None  # the answering adapter's probability of refusing (rag.verbatim); None: not weighed
+    evidence_p: float | None = None  # the best evidence sentence's probability of answering (rag.evidence.ranking); None: not ranked
 
     def to_json(self) -> dict:
         return {
@@ -58,6 +59,7 @@ class Answer:
             "raw_answer": self.raw,
             "fallback": self.fallback or None,
             "refusal_probability": None if self.refusal_p is None else round(self.refusal_p, 4),
+            "evidence_probability": None if self.evidence_p is None else round(self.evidence_p, 4),
             "unsupported": self.unsupported,
             "citations": [c.to_json() for c in self.citations],
             "sources": [hit_json(h, i + 1) for i, h in enumerate(self.hits)],

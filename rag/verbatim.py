@@ -27,7 +27,12 @@ from ingest.chunking import sentence_spans
 # The refusal's probability at which the adapter's refusal is trusted. Calibrated on
 # questions of the training half of squad-a's articles the adapter was not trained on
 # and those questions asked of SciFact (bench/calibrate_refusal.py, docs/EVAL.md).
-REFUSE_AT = 0.8
+REFUSE_AT = 0.95
+
+# The share (rag.evidence.ranking) the best evidence sentence needs for the adapter to
+# answer with it: below, no sentence stands out and the answer is the refusal.
+# Calibrated with REFUSE_AT (bench/calibrate_refusal.py, docs/EVAL.md).
+ANSWER_AT = 0.4
 
 # The answer is the sentence rag.evidence ranks first, whole. Left to choose among more
 # sentences, the adapter picked worse ones (answer accuracy on 55 training-half questions
