@@ -64,3 +64,11 @@ def test_embedding_similarity_is_the_cosine(hash_embedder):
     got = sim("paid leave", ["paid leave", "a cat"])
     assert got.shape == (2,) and got[0] > got[1] and abs(got[0]) <= 1.0001
     assert sim("q", []).shape == (0,)
+
+
+def test_the_ranking_gives_each_sentence_its_share_of_being_the_answer():
+    hits = _hits("The stadium opened in 1957. It has many seats.", "Nothing about it.")
+    ranked, shares = evidence.ranking("When did the stadium open?", hits)
+    assert ranked == evidence.ranked("When did the stadium open?", hits) and ranked[0].text == "The stadium opened in 1957."
+    assert abs(shares.sum() - 1.0) < 1e-9 and list(shares) == sorted(shares, reverse=True)
+    assert evidence.ranking("anything", [])[1].shape == (0,) and evidence.shares(np.zeros(0)).shape == (0,)
