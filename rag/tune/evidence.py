@@ -1,6 +1,6 @@
 """Fitting rag.evidence's sentence scorer: a conditional logit over each question's
 candidate sentences (McFadden 1974), the probability of a sentence being
-softmax(features · w) among its question's candidates, trained to put the mass on the
+softmax(features · w) among its question's candidates (rag.evidence.shares), trained to put the mass on the
 sentences that hold a gold answer (pure; scipy's L-BFGS).
 
 A question is a group: (features, labels) with one row per candidate and a label of 1
@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..evidence import shares
+
 Group = tuple[np.ndarray, np.ndarray]  # (candidates × features, 0/1 labels)
 
 
@@ -25,9 +27,7 @@ def loss(w: np.ndarray, groups: Sequence[Group], l2: float) -> tuple[float, np.n
         pos = np.asarray(y) > 0
         if not pos.any():
             continue
-        s = x @ w
-        p = np.exp(s - s.max())
-        p /= p.sum()
+        p = shares(x @ w)
         hit = p[pos].sum()
         total -= np.log(hit + 1e-12)
         q = np.where(pos, p / hit, 0.0)

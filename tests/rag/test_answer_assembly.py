@@ -91,3 +91,15 @@ def test_a_supported_answer_of_the_adapter_is_kept_like_any_other(hash_index, ha
     models = Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, reranker_reason="off in tests", generator=ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")], adapter="answerer-lora.gguf"))
     answer = answer_once(Collection(hash_index, models), LEAVE)
     assert answer.answerable and answer.fallback == "" and answer.text == "Every employee receives 27 days of paid annual leave per year [1]."
+
+
+def test_the_adapter_refuses_without_writing_when_no_sentence_stands_out(hash_index, hash_embedder):
+    generator = ScriptedGenerator([("annual leave", "Every employee receives 27 days of paid annual leave per year [1].")], adapter="answerer-lora.gguf")
+    sure = answer_once(Collection(hash_index, Models(Settings(top_k=3, **HASH_GATE), embedder=hash_embedder, reranker=None, generator=generator)), LEAVE)
+    assert sure.answerable and 0.0 < sure.evidence_p <= 1.0 and sure.to_json()["evidence_probability"] == round(sure.evidence_p, 4)
+    generator.prompts.clear()
+    strict = Models(Settings(top_k=3, answer_at=1.01, **HASH_GATE), embedder=hash_embedder, reranker=None, generator=generator)
+    answer = answer_once(Collection(hash_index, strict), LEAVE)
+    assert not answer.answerable and answer.text == NOT_IN_DOCUMENTS + " The closest passages are listed below."
+    assert answer.evidence_p == sure.evidence_p and "no sentence of the passages stands out" in answer.notes[-1]
+    assert generator.prompts == [], "refused before the model writes"
