@@ -8,7 +8,7 @@ trained on (from --offset on; tune-answerer used the first 1,600), asked of squa
 corpus (answerable) and of SciFact's (unanswerable), through the app's own pipeline
 with the adapter and neither refusal taken (SOURCED_REFUSE_AT above 1,
 SOURCED_ANSWER_AT 0), so each answer records the probability the adapter gave its
-refusal and the share of the best evidence sentence (rag.evidence.ranking). For each
+refusal and the share of the answer's evidence (rag.evidence.best). For each
 pair of thresholds the pipeline's answers are replayed: answer rate, answer accuracy
 and citation precision on the answerable copy, refusals on the unanswerable one (the
 gate's and both thresholds'). For each evidence threshold the refusal threshold with
@@ -122,8 +122,9 @@ def main() -> int:
         "",
         f"{len(qas)} questions of the training half of squad-a's articles that the adapter never saw (from the {args.offset + 1}th on), "
         f"asked of squad-a and of SciFact ({passed} of them passed SciFact's gate to the model), with the adapter's verbatim decoding "
-        f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. Evidence share: the best "
-        f"evidence sentence's probability (rag.evidence.ranking) below which the answer is the refusal; 0: always answer. Refusal "
+        f"(rag/verbatim.py); {models.describe().get('llm', '')}, {minutes:.0f} minutes on this machine. Evidence share: the probability "
+        f"of the answer's evidence (rag.evidence.best: the best sentence, or it and its neighbour) below which the answer is the refusal; "
+        f"0: always answer. Refusal "
         f"threshold (1.01: never refuse): for each evidence share, the highest answer rate that refuses at least {REFUSAL_BAR} on "
         f"SciFact. Chosen: the highest answer accuracy of those that answer at least {ANSWER_BAR}.",
         "",

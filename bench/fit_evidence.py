@@ -11,6 +11,13 @@ sentence holds one, for the old rule (the top passage's sentence with most quest
 mass), the mass rule over all passages, and the fitted scorer with and without the
 embedding similarity, each fit scored on interleaved folds it was not fitted on.
 Paste the printed WEIGHTS into rag/evidence.py.
+
+A second table weighs the answer's evidence (rag.evidence.best: the best sentence, or
+it and its neighbour when the second choice holds SECOND_AT of its share) on the
+training half's questions from --span-offset on, which neither the weights nor the
+answering adapter saw: for each SECOND_AT (off: one sentence always) and answer share
+needed (the adapter's ANSWER_AT), the answer rate, answer accuracy and citation
+precision of the evidence alone (no gate, no model), and the share of two-sentence answers.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import numpy as np  # noqa: E402
 from ingest.models import go_offline_if_unreachable  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
 from rag import evidence  # noqa: E402
-from rag.eval.answers import answer_accuracy, load_qa  # noqa: E402
+from rag.eval.answers import answer_accuracy, load_qa, supports  # noqa: E402
 from rag.eval.datasets import load_dataset  # noqa: E402
 from rag.eval.retrieval import corpus_index  # noqa: E402
 from rag.pipeline import Collection, Models  # noqa: E402
@@ -39,6 +46,8 @@ import sections  # noqa: E402
 
 L2 = 1.0
 FOLDS = 5
+SECOND_GRID = [None, 0.5, 0.3, 0.2, 0.1]  # None: one sentence always
+SHARE_GRID = [0.4, 0.5]
 
 
 def main() -> int:
@@ -46,6 +55,8 @@ def main() -> int:
     data_folder.add_argument(ap)
     ap.add_argument("--questions", type=int, default=1500)
     ap.add_argument("--out", default=str(ROOT / "docs" / "EVAL.md"))
+    ap.add_argument("--span-questions", type=int, default=800)
+    ap.add_argument("--span-offset", type=int, default=1600, help="the second table's questions: past those the adapter trained on (tune-answerer: the first 1,600)")
     args = ap.parse_args()
     data = data_folder.check(ap, args.data, ["squad-a"])
     go_offline_if_unreachable()
@@ -78,9 +89,11 @@ def main() -> int:
         ("a candidate holds a gold answer (the ceiling)", float(np.mean([y.max() for _, y in groups]))),
     ]
     w = fit(groups, L2)
+    span = span_table(load_qa(data / "squad-a", args.span_questions, args.span_offset, "train"), collection, settings, weights, similarity)
     minutes = (time.perf_counter() - t0) / 60
     table = ["| first sentence chosen by | holds a gold answer |", "|---|---|", *(f"| {name} | {v:.3f} |" for name, v in rows)]
     print("\n".join(table))
+    print("\n".join(span))
     print("WEIGHTS = " + "{" + ", ".join(f'"{name}": {v:.3f}' for name, v in zip(evidence.FEATURES, w)) + "}")
     body = [
         "## The evidence sentence (bench/fit_evidence.py)",
@@ -93,10 +106,42 @@ def main() -> int:
         *table,
         "",
         "Weights (fitted on all of them): " + ", ".join(f"{name} {v:+.2f}" for name, v in zip(evidence.FEATURES, w)) + ".",
+        "",
+        f"The answer's evidence (rag.evidence.best) on {args.span_questions} questions of the training half from the {args.span_offset + 1}th on "
+        f"(neither these weights nor the answering adapter saw them), the evidence alone: no gate, no model. Second sentence: "
+        f"the share, relative to the best sentence's, at which its neighbour joins it (SECOND_AT; shipped {evidence.SECOND_AT}); "
+        "share needed: the evidence's share below which the answer is a refusal (the adapter's ANSWER_AT).",
+        "",
+        *span,
     ]
     sections.write(Path(args.out), "bench/fit_evidence.py", body)
     print(f"section written to {args.out}")
     return 0
+
+
+def span_table(qas, collection, settings, weights, similarity) -> list[str]:
+    """The second table (module docstring): one row per SECOND_GRID × SHARE_GRID pair."""
+    from tqdm import tqdm
+
+    ranked = []
+    for qa in tqdm(qas, desc="evidence", unit="q"):
+        hits, _ = collection.search(qa.question, settings.top_k)
+        ranked.append((qa, hits, evidence.ranking(qa.question, hits, weights, similarity)))
+    lines = ["| second sentence at | share needed | answer rate | answer accuracy | citation precision | two sentences |", "|---|---|---|---|---|---|"]
+    for second in SECOND_GRID:
+        for needed in SHARE_GRID:
+            answered, right, good, two = 0, 0.0, 0, 0
+            for qa, hits, (cands, p) in ranked:
+                found, share = evidence.best(hits, cands, p, second if second is not None else float("inf"))
+                if found is None or share < needed:
+                    continue
+                answered += 1
+                right += answer_accuracy(found.text, qa.answers)
+                good += supports(hits[found.n - 1].chunk, qa)
+                two += found.text != cands[0].text
+            n = max(answered, 1)
+            lines.append(f"| {'off' if second is None else second} | {needed} | {answered / max(len(qas), 1):.3f} | {right / n:.3f} | {good / n:.3f} | {two / n:.3f} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -269,7 +269,7 @@ def check(answer: str, hits: list[Hit], question: str = "", weights: Mapping[str
     asked = frozenset(tokenize(question))
     rule = (sources, asked, weights, min_support, min_novel)
     out = Checked()
-    citations: dict[int, Citation] = {}
+    quoted: dict[int, tuple[int, int]] = {}  # source number -> the characters its quote covers
     seen: set[str] = set()
     for body, claimed in split_answer(answer):
         if body.lower() in seen:  # a small model may loop on one sentence
@@ -297,11 +297,18 @@ def check(answer: str, hits: list[Hit], question: str = "", weights: Mapping[str
             out.notes.append(f"no source supports the end of: {body[:60]}")
         for _, _, spans in parts:
             for n, span in spans:
-                if n not in citations:
-                    chunk = hits[n - 1].chunk
-                    citations[n] = Citation(n, chunk.source, chunk.page, chunk.text[span.start : span.end], chunk.chunk_id, chunk.ocr)
-    out.citations = sorted(citations.values(), key=lambda c: c.n)
+                quoted[n] = _joined(hits[n - 1].chunk.text, quoted.get(n), (span.start, span.end))
+    out.citations = [Citation(n, c.source, c.page, c.text[s:e], c.chunk_id, c.ocr) for n, (s, e) in sorted(quoted.items()) for c in [hits[n - 1].chunk]]
     return out
+
+
+def _joined(text: str, quote: tuple[int, int] | None, span: tuple[int, int]) -> tuple[int, int]:
+    """A source's quote with one more supporting span: both as one quote where they
+    touch or only space parts them (two sentences in a row), else the first one."""
+    if quote is None:
+        return span
+    (a, b), (c, d) = sorted([quote, span])
+    return (a, max(b, d)) if not text[b:c].strip() else quote
 
 
 def verify(answer: str, hits: list[Hit], question: str = "", min_support: float = MIN_SUPPORT, min_novel: float = MIN_NOVEL, weights: Mapping[str, float] | None = None) -> tuple[str, list[Citation], list[str]]:

@@ -327,15 +327,15 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     choices = None
     if prompt_style(generator) == "adapter":  # the evidence is ranked before the adapter writes: it answers with the best
         t = time.perf_counter()
-        ranked, shares = ranking()
+        found, share = evidence.best(hits, *ranking())
         timings["evidence_ms"] = _ms(t)
-        if len(shares):
-            answer.evidence_p = float(shares[0])
+        if found is not None:
+            answer.evidence_p = share
             answer_at = verbatim.ANSWER_AT if s.answer_at is None else s.answer_at
-            if answer.evidence_p < answer_at:  # no sentence stands out: whichever the adapter wrote would likely be wrong
-                yield from refuse(f"no sentence of the passages stands out as the answer (the best one's probability {answer.evidence_p:.2f} is below {answer_at:.2f})")
+            if share < answer_at:  # no sentence stands out: whichever the adapter wrote would likely be wrong
+                yield from refuse(f"no sentence of the passages stands out as the answer (the best evidence's probability {share:.2f} is below {answer_at:.2f})")
                 return
-        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(c.n, c.text) for c in ranked[: verbatim.KEEP_SENTENCES]])
+        choices = verbatim.choices_for(prompt, NOT_IN_DOCUMENTS, refuse_at, [(found.n, found.text)] if found else None)
     t = time.perf_counter()
     pieces: list[str] = []
     for piece in generate(generator, prompt, max_tokens=s.max_tokens, deadline_s=s.deadline_s, choices=choices):
@@ -348,7 +348,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: next((evidence.citation(hits, c) for c in ranking()[0]), None))
+    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: _quote(hits, ranking()))
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -392,6 +392,12 @@ def assemble(answer: Answer, raw: str, question: str, weights=None, decision: ve
     answer.text, answer.citations, answer.answerable, answer.fallback = f"“{' '.join(found.quote.split())}” [{found.n}]", [found], True, "quote"
     answer.notes.append("no generated sentence is supported by the passages: the answer quotes the best evidence instead")
     return answer
+
+
+def _quote(hits: list[Hit], ranking) -> Citation | None:
+    """The answer's evidence (rag.evidence.best) of a ranking as a Citation; None without any."""
+    found, _ = evidence.best(hits, *ranking)
+    return evidence.citation(hits, found) if found else None
 
 
 def answer_once(collection: Collection, question: str, history: list[dict] | None = None, **kw) -> Answer:

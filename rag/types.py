@@ -48,7 +48,7 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # what the model wrote that no source supports: never shown as the answer
     fallback: str = ""  # "quote": no generated sentence was supported, so `text` quotes the best evidence verbatim
     refusal_p: float | None = None  # the answering adapter's probability of refusing (rag.verbatim); None: not weighed
-    evidence_p: float | None = None  # the best evidence sentence's probability of answering (rag.evidence.ranking); None: not ranked
+    evidence_p: float | None = None  # the probability that the answer's evidence answers (rag.evidence.best); None: not ranked
 
     def to_json(self) -> dict:
         return {

@@ -5,9 +5,10 @@ with that source's number ("... in Santa Clara, California [2]."), or with the r
 (rag.tune.grounded). Left free, it sometimes strays from the source text, and it
 refuses too often: most answers and the refusal begin with "The", and wherever the
 model is unsure which sentence holds the answer, greedy decoding picks the refusal
-(docs/EVAL.md). So the decoder is given the lines the adapter may write: the
-KEEP_SENTENCES sentences rag.evidence ranks first, whole, with their source's number,
-and the refusal; what the model decides is whether to refuse. Before the first token,
+(docs/EVAL.md). So the decoder is given the lines the adapter may write: the answer's
+evidence (rag.evidence.best: the sentence it ranks first, or that one and its
+neighbour), whole, with its source's number, and the refusal; what the model decides
+is whether to refuse. Before the first token,
 the model's probability of the refusal (normalised over the allowed tokens) decides:
 it refuses only at REFUSE_AT or above. Then at each step only a token that continues
 one of the lines is allowed and the likeliest is taken (greedy inside a token trie).
@@ -29,17 +30,10 @@ from ingest.chunking import sentence_spans
 # and those questions asked of SciFact (bench/calibrate_refusal.py, docs/EVAL.md).
 REFUSE_AT = 0.95
 
-# The share (rag.evidence.ranking) the best evidence sentence needs for the adapter to
-# answer with it: below, no sentence stands out and the answer is the refusal.
+# The share the answer's evidence (rag.evidence.best) needs for the adapter to answer
+# with it: below, no sentence stands out and the answer is the refusal.
 # Calibrated with REFUSE_AT (bench/calibrate_refusal.py, docs/EVAL.md).
-ANSWER_AT = 0.4
-
-# The answer is the sentence rag.evidence ranks first, whole. Left to choose among more
-# sentences, the adapter picked worse ones (answer accuracy on 55 training-half questions
-# it never saw, sentences ranked by question mass: 0.455 with all, 0.618 with two, 0.673
-# with one), and left to cut the sentence to a clause run, it often cut the answer off
-# (0.761 against 0.830 whole, 100 such questions, rag.evidence's ranking; assets/answerer-lora.md).
-KEEP_SENTENCES = 1
+ANSWER_AT = 0.45
 
 # Where a long sentence may be cut: after a comma, semicolon or colon (the clauses
 # the adapter's targets were cut to, rag.tune.grounded.target_sentence).
@@ -120,9 +114,11 @@ class Choices:
 
 def choices_for(prompt: str, refusal: str, threshold: float = REFUSE_AT, kept: list[tuple[int, str]] | None = None) -> Choices:
     """The Choices of an adapter prompt (prompts/answer_adapter.txt): the lines of the
-    `kept` sentences whole (source number, sentence: rag.evidence's best, whitespace as
-    the prompt shows it; None: every clause run of every sentence the prompt shows), the
-    refusal weighed against every line of the prompt's sources."""
+    `kept` texts whole (source number, text: the pipeline keeps rag.evidence.best's
+    evidence, for the adapter picked worse sentences than its ranking when left to choose
+    and cut answers off when left to shorten them, assets/answerer-lora.md; None: every
+    clause run of every sentence the prompt shows), the refusal weighed against every
+    line of the prompt's sources."""
     pool = answer_lines(prompt_sources(prompt))
     if not kept:
         return Choices(pool, refusal, threshold)

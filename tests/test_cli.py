@@ -150,7 +150,7 @@ def test_a_scanned_page_is_indexed_by_ocr_and_its_citation_says_so(tmp_path):
 
 
 @pytest.mark.slow  # real models (embedder, LLM with the answering adapter), in the subprocess
-@pytest.mark.xfail(strict=True, reason="issue 13 not reached: the adapter writes the one best evidence sentence (rag.evidence) or refuses, so a single passage is cited")
+@pytest.mark.xfail(strict=True, reason="issue 13 not reached: the adapter writes the answer's evidence (rag.evidence.best: one sentence, or two in a row, of one passage) or refuses, so a single passage is cited")
 def test_the_federal_register_airplanes_question_is_answered_citing_both_passages(tmp_path):
     """Which airplanes the proposed AD applies to needs two passages: the summary names
     Model 737-8 and 737-9 (737 MAX), the applicability section narrows it to those in

@@ -32,6 +32,15 @@ def test_wrong_citation_is_corrected_and_missing_one_added():
     assert any("corrected" in n for n in notes) and any("added" in n for n in notes)
 
 
+def test_two_sentences_in_a_row_of_one_source_are_quoted_as_one():
+    """The answer's evidence can be two neighbouring sentences (rag.evidence.best): the
+    quote shows both; sentences apart keep the first one's quote."""
+    _, cites, _ = verify("Every employee receives 27 days of paid annual leave per year. Leave requests go to the team lead [1].", HITS)
+    assert [c.quote for c in cites] == ["Every employee receives 27 days of paid annual leave per year. Leave requests go to the team lead."]
+    _, cites, _ = verify("The office opens at 9 [1]. Leave requests go to the team lead [1].", HITS)
+    assert [c.quote for c in cites] == ["The office opens at 9."]
+
+
 def test_unsupported_sentence_is_marked_not_cited():
     text, cites, _ = verify("Paris is the capital of France [1].", HITS)
     assert text == f"Paris is the capital of France. {UNSUPPORTED}"

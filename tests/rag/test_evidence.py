@@ -72,3 +72,15 @@ def test_the_ranking_gives_each_sentence_its_share_of_being_the_answer():
     assert ranked == evidence.ranked("When did the stadium open?", hits) and ranked[0].text == "The stadium opened in 1957."
     assert abs(shares.sum() - 1.0) < 1e-9 and list(shares) == sorted(shares, reverse=True)
     assert evidence.ranking("anything", [])[1].shape == (0,) and evidence.shares(np.zeros(0)).shape == (0,)
+
+
+def test_the_evidence_joins_the_neighbour_the_scorer_is_torn_over():
+    hits = _hits("This led to hundreds of churches. Most of them were destroyed in 1944. The city grew.", "Other text.")
+    first, second, third, other = evidence.candidates(hits)
+    found, share = evidence.best(hits, [second, first, third, other], np.array([0.5, 0.3, 0.1, 0.1]))
+    assert (found.n, found.text, share) == (1, "This led to hundreds of churches. Most of them were destroyed in 1944.", 0.8)
+    assert evidence.citation(hits, found).quote == found.text, "the quote is the passage's own text, both sentences"
+    assert evidence.best(hits, [second, first], np.array([0.9, 0.1]))[0] == second, "a second choice below SECOND_AT of the first stays out"
+    assert evidence.best(hits, [first, third], np.array([0.5, 0.5]))[0] == first, "not the first one's neighbour"
+    assert evidence.best(hits, [second, other], np.array([0.5, 0.5])) == (second, 0.5), "another passage"
+    assert evidence.best(hits, [], np.zeros(0)) == (None, 0.0)

@@ -57,7 +57,7 @@ def test_the_adapter_answers_with_one_of_its_sources_lines_verbatim(gemma_adapte
 
 
 def test_with_one_line_left_the_adapter_only_weighs_the_refusal(gemma_adapter):
-    """The pipeline's case (rag.verbatim.KEEP_SENTENCES = 1): the line is written as it
+    """The pipeline's case (one line kept: rag.evidence.best): the line is written as it
     is, after the refusal was weighed; a second prompt reuses the first's cached rule."""
     from rag.generate import NOT_IN_DOCUMENTS
     from rag.verbatim import choices_for
