@@ -28,13 +28,17 @@ DEFAULT_CHUNK_CHARS = 2000  # 160 English words run to ~1,000; only odd text mee
 WORD_PIECE_CHARS = 48  # longer runs of non-space are cut into parts of this size
 
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) when
-# whitespace and an upper-case letter, digit or opening quote follow; a blank line or
-# a line starting with a list marker also ends one.
+# whitespace and an upper-case letter, digit or opening quote follow, except after an
+# abbreviation ("e.g. Church", "et al. (2020)"); a blank line or a line starting with a
+# list marker ("- ", "3. ", "b) " with text after it on the line) also ends one. A
+# year that ends a sentence at the start of a line ("… by September 21,\n2020.") is
+# no list marker.
 _SENTENCE_END = re.compile(
     r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])"""
     r"|\n\s*\n"
-    r"|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
+    r"|\n(?=[ \t]*(?:[-*•]|\d{1,3}[.)])[ \t])"
 )
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|vs|cf|approx|max|min|figs?|eqs?|dr|mr|mrs|ms|jr|vol|pp|ca|al)\.$", re.I)
 _WORD = re.compile(r"\S+")
 Counter = Callable[[str], int]  # text -> number of tokens (the embedder's tokenizer)
 
@@ -52,6 +56,8 @@ def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
     one at a time (a 10 MB text need not hold a million spans at once)."""
     pos = 0
     for m in _SENTENCE_END.finditer(text):
+        if text[m.start() - 1 : m.start()] == "." and _ABBREVIATION.search(text, max(pos, m.start() - 8), m.start()):
+            continue
         yield from _trimmed(text, pos, m.start())
         pos = m.end()
     yield from _trimmed(text, pos, len(text))

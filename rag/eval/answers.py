@@ -6,7 +6,7 @@ The LLM pipeline runs through the same `ask()` the app uses, fallback included (
 answer none of whose sentences a source supports quotes the best evidence, rag.evidence).
 The same run also scores the other fallback, a refusal, by counting those answers as
 refused: both are measured on the very same questions. The baseline answers with the
-passages' best sentence (rag.evidence, no LLM), behind the same gate, so the table
+answer's evidence (rag.evidence.best, no LLM), behind the same gate, so the table
 shows what the model adds. `--articles test` keeps to the held-out half of the
 articles (rag.eval.datasets.article_half), the half no training may see.
 """
@@ -80,7 +80,7 @@ def answer_text(text: str) -> str:
 
 
 def extractive_answer(question: str, hits, s: Settings, weights=None, similarity=None) -> tuple[str, bool, str]:
-    """Baseline: the passages' best sentence for the question (rag.evidence), behind the gate."""
+    """Baseline: the answer's evidence for the question (rag.evidence.best), behind the gate."""
     verdict = gate.decide(question, hits, **gate.options(s))
     found = evidence.quote(question, hits, weights, similarity) if verdict.answerable else None
     return (found.quote, True, found.chunk_id) if found else ("", False, "")
