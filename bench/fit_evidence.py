@@ -85,11 +85,13 @@ def main() -> int:
         ("top passage, its sentence with most question mass (the old rule)", float(np.mean(old))),
         ("any passage, the sentence with most question mass", float(np.mean([y[int(np.argmax(x[:, f["mass"]]))] for x, y in groups]))),
         ("fitted scorer without the embedding similarity", cross_validated(groups, FOLDS, L2, lexical)),
+        ("fitted scorer without the question's word pairs", cross_validated(groups, FOLDS, L2, [i for name, i in f.items() if name != "bigrams"])),
         ("fitted scorer (rag.evidence, as shipped)", cross_validated(groups, FOLDS, L2)),
         ("a candidate holds a gold answer (the ceiling)", float(np.mean([y.max() for _, y in groups]))),
     ]
     w = fit(groups, L2)
-    span = span_table(load_qa(data / "squad-a", args.span_questions, args.span_offset, "train"), collection, settings, weights, similarity)
+    span_qas = load_qa(data / "squad-a", args.span_questions, args.span_offset, "train")
+    span = span_table(span_qas, collection, settings, weights, similarity, dict(zip(evidence.FEATURES, w)))
     minutes = (time.perf_counter() - t0) / 60
     table = ["| first sentence chosen by | holds a gold answer |", "|---|---|", *(f"| {name} | {v:.3f} |" for name, v in rows)]
     print("\n".join(table))
@@ -107,7 +109,7 @@ def main() -> int:
         "",
         "Weights (fitted on all of them): " + ", ".join(f"{name} {v:+.2f}" for name, v in zip(evidence.FEATURES, w)) + ".",
         "",
-        f"The answer's evidence (rag.evidence.best) on {args.span_questions} questions of the training half from the {args.span_offset + 1}th on "
+        f"The answer's evidence (rag.evidence.best) on {len(span_qas)} questions of the training half from the {args.span_offset + 1}th on "
         f"(neither these weights nor the answering adapter saw them), the evidence alone: no gate, no model. Second sentence: "
         f"the share, relative to the best sentence's, at which its neighbour joins it (SECOND_AT; shipped {evidence.SECOND_AT}); "
         "share needed: the evidence's share below which the answer is a refusal (the adapter's ANSWER_AT).",
@@ -119,14 +121,15 @@ def main() -> int:
     return 0
 
 
-def span_table(qas, collection, settings, weights, similarity) -> list[str]:
-    """The second table (module docstring): one row per SECOND_GRID × SHARE_GRID pair."""
+def span_table(qas, collection, settings, weights, similarity, scorer) -> list[str]:
+    """The second table (module docstring), ranked by the `scorer` just fitted: one row
+    per SECOND_GRID × SHARE_GRID pair."""
     from tqdm import tqdm
 
     ranked = []
     for qa in tqdm(qas, desc="evidence", unit="q"):
         hits, _ = collection.search(qa.question, settings.top_k)
-        ranked.append((qa, hits, evidence.ranking(qa.question, hits, weights, similarity)))
+        ranked.append((qa, hits, evidence.ranking(qa.question, hits, weights, similarity, scorer)))
     lines = ["| second sentence at | share needed | answer rate | answer accuracy | citation precision | two sentences |", "|---|---|---|---|---|---|"]
     for second in SECOND_GRID:
         for needed in SHARE_GRID:

@@ -30,15 +30,13 @@ WORD_PIECE_CHARS = 48  # longer runs of non-space are cut into parts of this siz
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) when
 # whitespace and an upper-case letter, digit or opening quote follow, except after an
 # abbreviation ("e.g. Church", "et al. (2020)"); a blank line or a line starting with a
-# list marker ("- ", "3. ", "b) " with text after it on the line) also ends one. A
-# year that ends a sentence at the start of a line ("… by September 21,\n2020.") is
-# no list marker.
+# list marker also ends one.
 _SENTENCE_END = re.compile(
     r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])"""
     r"|\n\s*\n"
-    r"|\n(?=[ \t]*(?:[-*•]|\d{1,3}[.)])[ \t])"
+    r"|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
 )
-_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|vs|cf|approx|max|min|figs?|eqs?|dr|mr|mrs|ms|jr|vol|pp|ca|al)\.$", re.I)
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|vs|cf|approx|max|min|figs?|eqs?|dr|mr|mrs|ms|jr|pp|ca|al)\.$", re.I)
 _WORD = re.compile(r"\S+")
 Counter = Callable[[str], int]  # text -> number of tokens (the embedder's tokenizer)
 

@@ -31,6 +31,8 @@ def test_features_say_what_the_question_asks_for():
     assert _column(x, "mass")[0] > 0 and _column(x, "mass")[2] == 0.0 and _column(x, "is_max") == [1.0, 0.0, 0.0]
     assert _column(x, "top_passage") == [1.0, 1.0, 0.0] and _column(x, "first_sentence") == [1.0, 0.0, 1.0]
     assert _column(x, "cos") == [0.0, 0.0, 0.0], "no similarity: a constant the softmax ignores"
+    assert _column(x, "bigrams") == [1.0, 0.0, 0.0], "the question's word pair 'stadium open', in order"
+    assert _column(evidence.features("Did they open the stadium?", cands, [1.0, 1.0]), "bigrams")[0] == 0.0, "not in that order"
     who = evidence.features("Who built the stadium?", cands, [h.score for h in hits])
     assert _column(who, "who_name") == [0.0, 1.0, 0.0], "a name the question does not give; a capitalised first word is no name"
     assert evidence.features("anything", [], []).shape == (0, len(evidence.FEATURES))
