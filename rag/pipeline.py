@@ -323,11 +323,11 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     refuse_at = verbatim.REFUSE_AT if s.refuse_at is None else s.refuse_at
     weights = collection.term_weights()
     similarity = evidence.embedding_similarity(models.embedder) if (mode or s.mode) != "bm25" else None  # keyword search alone loads no embedder
-    ranking = cache(lambda: evidence.ranking(query, hits, weights, similarity))  # for the adapter now, else only for a fallback
+    best = cache(lambda: evidence.best(hits, *evidence.ranking(query, hits, weights, similarity)))  # for the adapter now, else only for a fallback
     choices = None
     if prompt_style(generator) == "adapter":  # the evidence is ranked before the adapter writes: it answers with the best
         t = time.perf_counter()
-        found, share = evidence.best(hits, *ranking())
+        found, share = best()
         timings["evidence_ms"] = _ms(t)
         if found is not None:
             answer.evidence_p = share
@@ -348,7 +348,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
     raw = answer.raw = "".join(pieces).strip()
 
     t = time.perf_counter()
-    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: _quote(hits, ranking()))
+    assemble(answer, raw, question, weights, choices.decision if choices else None, lambda: evidence.citation(hits, best()[0]) if best()[0] else None)
     timings["cite_ms"] = _ms(t)
     timings["total_ms"] = _ms(t_total)
     answer.timings_ms = timings
@@ -392,12 +392,6 @@ def assemble(answer: Answer, raw: str, question: str, weights=None, decision: ve
     answer.text, answer.citations, answer.answerable, answer.fallback = f"“{' '.join(found.quote.split())}” [{found.n}]", [found], True, "quote"
     answer.notes.append("no generated sentence is supported by the passages: the answer quotes the best evidence instead")
     return answer
-
-
-def _quote(hits: list[Hit], ranking) -> Citation | None:
-    """The answer's evidence (rag.evidence.best) of a ranking as a Citation; None without any."""
-    found, _ = evidence.best(hits, *ranking)
-    return evidence.citation(hits, found) if found else None
 
 
 def answer_once(collection: Collection, question: str, history: list[dict] | None = None, **kw) -> Answer:
