@@ -37,6 +37,9 @@ disk, the live generation and the one before it stay searchable.
 
 Milvus Lite is one process's: its file is locked while open. A process that only
 writes (the CLI, a worker) releases it after each write; one that searches keeps it.
+Before a Lite file is opened, the write-ahead logs its last flush had already written
+are deleted (`drop_flushed_wal`): Milvus Lite 3.2 would replay them, and a process
+killed at that point of a flush would leave every row of its write there twice.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ def connect(uri: str, token: str = ""):
 
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
+        if is_lite(uri):
+            drop_flushed_wal(Path(uri))
         try:
             client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
             break
@@ -126,6 +131,46 @@ def connect(uri: str, token: str = ""):
     client._sourced_uri = uri
     _clients[key] = client
     return client
+
+
+def drop_flushed_wal(data_dir: Path) -> list[Path]:
+    """Delete the write-ahead logs a Milvus Lite file's flushes already wrote, before it
+    is opened; returns them. Milvus Lite 3.2 replays on open every WAL it finds, also
+    one whose rows a flush has written (a process killed between saving a collection's
+    manifest and deleting the WAL it replaces): every row of it would then be there
+    twice, and stay so once flushed again. A WAL is flushed when its number is below
+    the manifest's `active_wal_number` (the one the flush switched to). Done under the
+    file's LOCK, and not at all while another process holds it (it has the file open)
+    or where the manifest cannot be read (Lite then falls back to its previous one)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: Lite locks with msvcrt; left as it is
+        return []
+    lock = data_dir / "LOCK"
+    if not lock.exists():
+        return []
+    dropped = []
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        try:
+            for manifest in data_dir.glob("**/collections/*/manifest.json"):
+                try:
+                    active = int(json.loads(manifest.read_text())["active_wal_number"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                for wal in sorted((manifest.parent / "wal").glob("wal_*_*.arrow")):
+                    number = wal.stem.rsplit("_", 1)[-1]
+                    if number.isdigit() and int(number) < active:
+                        wal.unlink()
+                        dropped.append(wal)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    if dropped:
+        log.warning("Milvus Lite file %s: deleted %d write-ahead log file(s) already flushed by a process that was stopped", data_dir, len(dropped))
+    return dropped
 
 
 _in_memory: set[tuple[str, str]] = set()  # (uri, collection) loaded for search by this process's client

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,6 +143,38 @@ def test_a_lite_file_another_process_holds_is_refused_in_words(tmp_path, docs, h
     finally:
         holder.kill()
         holder.wait()
+
+
+KILLED_AFTER_FLUSH = """
+import os, signal, sys
+from milvus_lite.storage.wal import WAL
+from ingest.backends import Storage
+from ingest.pipeline import ingest
+from tests.fakes import HashEmbedder
+# SIGKILL where Milvus Lite's flush has saved the collection's manifest and is about to
+# delete the write-ahead log it has just written into its data files
+WAL.close_and_delete = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+ingest([sys.argv[2]], sys.argv[1], HashEmbedder(), storage=Storage("milvus"))
+"""
+
+
+@pytest.mark.slow  # a second process writes and is killed: a few seconds
+def test_a_writer_killed_inside_a_lite_flush_leaves_no_row_twice(tmp_path, docs, hash_embedder):
+    """Milvus Lite 3.2 replays a WAL its flush already wrote (ingest.milvus.drop_flushed_wal)."""
+    folder = tmp_path / "idx"
+    ingest([docs["md"]], folder, hash_embedder, storage=MILVUS)
+    release_folder(folder)
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_FLUSH, str(folder), str(docs["pdf"])], cwd=Path(__file__).parents[2], capture_output=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    manifest = next((folder / "milvus.db").glob("collections/*/manifest.json"))
+    active = json.loads(manifest.read_text())["active_wal_number"]
+    assert any(int(w.stem.rsplit("_", 1)[1]) < active for w in (manifest.parent / "wal").glob("wal_*.arrow")), "the kill left a flushed WAL behind"
+
+    snap = backends.load(folder, hash_embedder.name)
+    ids = [r["id"] for r in query_all(snap.client, snap.collection, "added >= 0", ["id"])]
+    assert {d["source"] for d in snap.documents} == {docs["md"].name, docs["pdf"].name}
+    assert len(ids) == len(set(ids)) == len(snap) == sum(d["chunks"] for d in snap.documents)
+    release_folder(folder)
 
 
 def test_dense_scores_are_the_embedders_inner_products(milvus_hash_index, hash_embedder):
