@@ -145,9 +145,32 @@ def ranking(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float
     if not cands:
         return [], np.zeros(0)
     cosines = similarity(question, [c.text for c in cands]) if similarity else None
-    s = scores(features(question, cands, [h.score for h in hits], cosines, term_weights), scorer)
-    order = np.argsort(-s, kind="stable")
-    return [cands[i] for i in order], shares(s)[order]
+    p = shares(scores(features(question, cands, [h.score for h in hits], cosines, term_weights), scorer))
+    kept = originals(hits, cands)
+    merged = np.zeros(len(cands))
+    np.add.at(merged, kept, p)
+    order = [i for i in np.argsort(-merged, kind="stable") if kept[i] == i]
+    return [cands[i] for i in order], merged[order]
+
+
+def originals(hits: Sequence[Hit], cands: Sequence[Candidate]) -> list[int]:
+    """For each candidate, the index of the one it is a copy of (itself if none): the
+    same sentence in another passage of the same file (overlapping chunks repeat their
+    edges), or a piece of it that a chunk's edge cut off ("... the FAA also proposes
+    to"). The copy's share is its original's: one sentence, one probability, instead of
+    two halves that each look unsure. The original is the longer text, then the
+    better-ranked passage's (pure)."""
+    texts = [" ".join(c.text.split()) for c in cands]
+    docs = [hits[c.n - 1].chunk.doc_id for c in cands]
+    cut = [not hits[c.n - 1].chunk.text[: c.start].strip() or not hits[c.n - 1].chunk.text[c.end :].strip() for c in cands]
+    out = list(range(len(cands)))
+    for j in range(len(cands)):
+        for i in sorted(range(len(cands)), key=lambda i: (-len(texts[i]), i)):
+            if i != j and docs[i] == docs[j] and cands[i].n != cands[j].n and (
+                    (texts[i] == texts[j] and i < j) or (cut[j] and len(texts[i]) > len(texts[j]) and texts[j] in texts[i])):
+                out[j] = i
+                break
+    return out
 
 
 def ranked(question: str, hits: Sequence[Hit], term_weights: Mapping[str, float] | None = None, similarity: Similarity | None = None) -> list[Candidate]:

@@ -86,3 +86,20 @@ def test_the_evidence_joins_the_neighbour_the_scorer_is_torn_over():
     assert evidence.best(hits, [first, third], np.array([0.5, 0.5]))[0] == first, "not the first one's neighbour"
     assert evidence.best(hits, [second, other], np.array([0.5, 0.5])) == (second, 0.5), "another passage"
     assert evidence.best(hits, [], np.zeros(0)) == (None, 0.0)
+
+
+def test_a_sentence_two_overlapping_chunks_repeat_is_one_candidate_with_both_shares():
+    full = "The FAA also proposes to require inspections of the flight control cables."
+    hits = _hits(f"Earlier rules applied. {full}", f"{full} Comments are due soon.", "The FAA also proposes to", scores=[10.0, 9.0, 8.0])
+    cut = hits[2]
+    hits[2] = Hit(Chunk("c2", "d", "f0.pdf", 1, 0, 24, cut.chunk.text), 8.0)  # a chunk whose edge cut the sentence
+    other = Hit(Chunk("c3", "e", "g.pdf", 1, 0, len(full), full), 7.0)  # the same words in another file stay apart
+    question = "What does the FAA propose to require?"
+    cands = evidence.candidates([*hits, other])
+    assert evidence.originals([*hits, other], cands) == [0, 1, 1, 3, 1, 5], "the repeat and the cut piece are copies of passage 1's sentence"
+    ranked, shares = evidence.ranking(question, [*hits, other])
+    alone = evidence.shares(evidence.scores(evidence.features(question, cands, [h.score for h in [*hits, other]])))
+    assert [c.text for c in ranked].count(full) == 2 and "The FAA also proposes to" not in [c.text for c in ranked]
+    top = next(i for i, c in enumerate(ranked) if c.text == full and c.n == 1)
+    assert shares[top] == max(shares) and abs(shares[top] - (alone[1] + alone[2] + alone[4])) < 1e-9
+    assert abs(shares.sum() - 1.0) < 1e-9
