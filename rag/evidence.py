@@ -13,7 +13,9 @@ training half of squad-a's articles (rag.tune.evidence, bench/fit_evidence.py): 
 label is "holds a gold answer". Cross-validated there, the first sentence holds one
 0.779 of the time, against 0.723 for the top passage's sentence with most question
 mass, the rule it replaces, 0.771 without the word pairs and 0.759 without the
-embedding similarity (docs/EVAL.md).
+embedding similarity (docs/EVAL.md). A sentence that overlapping chunks of one file
+repeat, or that a chunk's edge cut a piece of, is one candidate (`originals`): its
+copies' shares are summed.
 
 The answer's evidence (`best`) is that sentence, joined by its neighbour in the same
 passage when the scorer is torn between the two (the second choice, with at least

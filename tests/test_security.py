@@ -218,7 +218,10 @@ def test_hostile_uploads_are_bounded_while_the_server_answers(tmp_path):
             seconds = time.perf_counter() - t
             assert kind == "complete", out
             row = next(line for line in out[1].splitlines() if line.startswith(f"| {name} |"))
-            assert seconds < 10, f"{name}: {seconds:.1f} s"
+            # bounded, not fast: the 5 MB line is indexed whole (4,537 passages, each one
+            # tokenized, embedded and counted: 7 s on a quiet 2-core machine, 16 s in a busy
+            # CI run); unbounded, the 50 MB line took minutes and 8 GB
+            assert seconds < 40, f"{name}: {seconds:.1f} s"
             assert "skipped: " in row or int(row.split("indexed, ")[1].split()[0].replace(",", "")) <= models.settings.max_chunks, row
             print(f"{name}: {seconds:.1f} s, {row}")
     finally:
