@@ -312,7 +312,7 @@ def main() -> int:
         *[f"| {n} | {b:.4f} | {d:.4f} | {h:.4f} | {g:+.4f} |" for n, (b, d, h, g) in summary.items()],
         "",
     ]
-    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py", "bench/calibrate_refusal.py", "bench/fit_evidence.py"])
+    text = "\n".join(head + lines) + sections.kept(Path(args.out), ["bench/fusion_report.py", "bench/multilingual.py", "bench/tune_report.py", "bench/multiturn.py", "bench/embed_runtime.py", "bench/backend_parity.py", "bench/calibrate_refusal.py", "bench/fit_evidence.py", "bench/pdf_answers.py", "bench/adapter_choice.py"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)
