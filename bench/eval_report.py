@@ -235,7 +235,7 @@ def answers_section(data: Path, lines: list[str], base: Settings, limit: int = 2
         f"{r['questions']} questions of the held-out half of squad-a's articles (rag.eval.datasets.article_half: the 24 titles ordered by SHA-1, the second 12;",
         "no training may use them: the answering adapter was trained on questions of the first 12), taken from each article in turn, asked of the squad-a",
         f"corpus and again of the SciFact corpus (where none is answerable). LLM `{r['models']['llm']}`" + (f" with the answering adapter `{adapter}` (assets/answerer-lora.md)" if adapter else " (no adapter)") + ",",
-        f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}). The verifier (rag.citations) keeps only sentences a cited span supports;",
+        f"behind the evidence gate ({', '.join(f'{k}={v}' for k, v in r['gate'].items())}; threshold={r.get('gate_with_adapter', r['gate']['threshold'])} before the adapter, calibrated with its refusals). The verifier (rag.citations) keeps only sentences a cited span supports;",
         "when none is left, or the base model refuses relevant passages, the pipeline quotes the answer's evidence (rag.evidence.best: the sentence its learned scorer ranks first, or that one and its neighbour), labelled as a quote.",
         "The adapter writes that evidence with its source number, or refuses before writing when its share is below the calibrated ANSWER_AT, and refuses when its refusal's probability reaches the calibrated threshold (rag.verbatim; that refusal is kept).",
         "The refusal-fallback columns score the same answers with the quotes counted as refusals.",

@@ -13,6 +13,13 @@ embedder, when coverage alone reaches `min_coverage`. A cosine's scale belongs t
 embedder (MiniLM's unrelated passages score ~0.2, an e5 model's ~0.7), so the threshold
 and weight come from `CALIBRATED` for the embedder in use unless settings give them. With a reranker loaded, its top score must also reach
 `min_rerank` when that is set (a reranker's scale is its own; calibrate it first).
+
+When the answering adapter answers, the gate is not the last refusal: the adapter refuses
+itself when no sentence stands out or when it is sure (rag.verbatim's ANSWER_AT and
+REFUSE_AT). Its threshold (`adapter_threshold`) was calibrated with those, by
+bench/calibrate_refusal.py: the gate's own threshold was chosen for a model that answers
+whatever passes, and with the adapter it refused answerable questions that the adapter
+answers rightly (docs/EVAL.md).
 """
 
 from __future__ import annotations
@@ -46,10 +53,11 @@ def dense_evidence(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
-# Thresholds measured per embedder by bench/calibrate_gate.py (docs/GATE.md).
+# Thresholds measured per embedder by bench/calibrate_gate.py (docs/GATE.md); the one
+# with the answering adapter by bench/calibrate_refusal.py (docs/EVAL.md).
 CALIBRATED = {
-    DEFAULT_EMBEDDER: {"threshold": 0.57, "coverage_weight": 0.3},
-    "all-MiniLM-L6-v2": {"threshold": 0.57, "coverage_weight": 0.3},
+    DEFAULT_EMBEDDER: {"threshold": 0.57, "coverage_weight": 0.3, "adapter_threshold": 0.50},
+    "all-MiniLM-L6-v2": {"threshold": 0.57, "coverage_weight": 0.3, "adapter_threshold": 0.50},
 }
 DEFAULT_COVERAGE_WEIGHT = 0.3
 
@@ -59,13 +67,15 @@ def calibration(embedder: str) -> dict:
     return CALIBRATED.get(embedder, {})
 
 
-def options(settings) -> dict:
+def options(settings, adapter: bool = False) -> dict:
     """The keyword arguments of `decide` that settings (ingest.settings.Settings) choose:
     their own threshold and weight, else the embedder's calibrated ones (threshold None:
-    none known, coverage decides)."""
+    none known, coverage decides); `adapter`: the answering adapter answers, so the
+    threshold calibrated with its own refusals, where one is known."""
     known = calibration(settings.embedder)
+    calibrated = known.get("adapter_threshold", known.get("threshold")) if adapter else known.get("threshold")
     return {
-        "threshold": settings.gate_threshold if settings.gate_threshold is not None else known.get("threshold"),
+        "threshold": settings.gate_threshold if settings.gate_threshold is not None else calibrated,
         "coverage_weight": settings.gate_coverage_weight if settings.gate_coverage_weight is not None else known.get("coverage_weight", DEFAULT_COVERAGE_WEIGHT),
         "min_coverage": settings.gate_min_coverage,
         "min_rerank": settings.gate_min_rerank,

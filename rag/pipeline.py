@@ -114,6 +114,14 @@ class Models:
                 self._generator = LlamaGenerator(s.llm, n_ctx=s.n_ctx, threads=s.threads, style=s.llm_style, temperature=s.temperature, cache=s.cache, adapter=adapter)
             return self._generator
 
+    @property
+    def adapter_answers(self) -> bool:
+        """Whether the answering adapter writes the answers, without loading the LLM
+        (the gate needs to know before the LLM is loaded for a question it lets through)."""
+        if self._generator is not None or self._shared("llm", "llm_adapter", "n_ctx", "threads", "llm_style", "temperature", "cache") is not None:
+            return prompt_style(self.generator) == "adapter"
+        return bool(adapter_for(self.settings.llm, self.settings.llm_adapter))
+
     def can_rerank(self) -> tuple[bool, str]:
         """Whether the reranker can run, and why not in words, without loading it (the
         app offers the rerank mode only where it can run)."""
@@ -153,7 +161,9 @@ def collection_settings(settings: Settings, folder: str | Path) -> Settings:
     tuned = index_store.read_manifest(folder).get("tuned") or {}
     if tuned.get("embedder") and settings.embedder == tuned["embedder"] and settings.gate_threshold is None:
         # no gate calibration of its own yet: the encoder it was tuned from lends its thresholds
-        settings = settings.replace(**{f"gate_{k}": v for k, v in gate.calibration(runtime_of(tuned.get("from", ""))[0]).items()})
+        # (its gate itself: the threshold calibrated with the adapter is the base encoder's cosines')
+        lent = gate.calibration(runtime_of(tuned.get("from", ""))[0])
+        settings = settings.replace(**{f"gate_{k}": lent[k] for k in ("threshold", "coverage_weight") if k in lent})
     if tuned.get("fusion") and (settings.fusion, settings.bm25_weight, settings.dense_weight) == (Settings.fusion, Settings.bm25_weight, Settings.dense_weight):
         settings = settings.replace(**tuned["fusion"])
     if tuned.get("reranker") and settings.reranker == DEFAULT_RERANKER and Path(tuned["reranker"]).exists():
@@ -312,7 +322,7 @@ def _answer(collection: Collection, question: str, history: list[dict] | None, m
         yield "draft", answer.text
         yield "answer", answer
 
-    verdict = gate.decide(query, hits, **gate.options(s))
+    verdict = gate.decide(query, hits, **gate.options(s, models.adapter_answers))
     if not verdict.answerable:
         yield from refuse(verdict.reason)
         return

@@ -238,7 +238,8 @@ def run(dataset: str | Path, unanswerable_dataset: str | Path | None, settings: 
         return evaluate_answers(qas, own, other[0] if other else None, m.settings, progress)
 
     result = evaluate(models)
-    result |= {"dataset": Path(dataset).name, "articles": articles, "unanswerable_dataset": Path(unanswerable_dataset).name if unanswerable_dataset is not None else None, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": gate.options(settings)}
+    result |= {"dataset": Path(dataset).name, "articles": articles, "unanswerable_dataset": Path(unanswerable_dataset).name if unanswerable_dataset is not None else None, "index_seconds": round(index_s, 1), "models": models.describe(), "gate": gate.options(settings),
+              "gate_with_adapter": gate.options(settings, adapter=True)["threshold"]}
     if compare_base and models.generator.adapter:
         base = Models(replace(settings, llm_adapter="none"), embedder=models.embedder, reranker=models.reranker, reranker_reason=models.reranker_reason)
         result["base"] = {k: v for k, v in evaluate(base).items() if k in ("llm", "llm_refusal_fallback", "fallback_only")}

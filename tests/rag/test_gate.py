@@ -173,6 +173,17 @@ def test_thresholds_follow_the_embedder_and_an_uncalibrated_one_leaves_coverage_
     assert gate([hit(ALL, 0.1)], threshold=None).answerable
 
 
+def test_the_adapter_has_the_gate_calibrated_with_its_own_refusals_and_a_setting_still_wins():
+    from ingest.settings import Settings
+    from rag.gate import options
+
+    assert options(Settings())["threshold"] == 0.57 and options(Settings(), adapter=True)["threshold"] == 0.50, "docs/EVAL.md's calibration"
+    assert options(Settings(gate_threshold=0.6), adapter=True)["threshold"] == 0.6
+    assert options(Settings(embedder="intfloat/multilingual-e5-small"), adapter=True)["threshold"] is None, "no MiniLM scale borrowed"
+    between = [hit(ALL, 0.22)]  # evidence 0.22 + 0.3 x 1.0 = 0.52: refused before a base model, let through to the adapter
+    assert not gate(between, threshold=0.57, coverage_weight=0.3).answerable and gate(between, threshold=0.50, coverage_weight=0.3).answerable
+
+
 def test_a_tuned_encoder_keeps_the_gate_of_the_encoder_it_was_tuned_from(tmp_path):
     from ingest.index import Index, save
     from ingest.models import DEFAULT_EMBEDDER
@@ -185,4 +196,5 @@ def test_a_tuned_encoder_keeps_the_gate_of_the_encoder_it_was_tuned_from(tmp_pat
     save(Index(embedder=str(encoder), dim=4, tuned={"from": DEFAULT_EMBEDDER, "embedder": str(encoder)}), tmp_path / "index")
     tuned = collection_settings(Settings(), tmp_path / "index")
     assert tuned.embedder == str(encoder) and options(tuned)["threshold"] == 0.57
+    assert options(tuned, adapter=True)["threshold"] == 0.57, "the adapter's gate was calibrated on the base encoder's cosines"
     assert options(collection_settings(Settings(gate_threshold=0.6), tmp_path / "index"))["threshold"] == 0.6

@@ -111,3 +111,24 @@ def test_a_repeated_question_is_answered_from_the_cache_until_the_collection_cha
     ingest([extra], hash_index_copy, hash_embedder)
     answer_once(collection, question)
     assert len(scripted.prompts) > prompts, "a new generation invalidates the cache"
+
+
+def test_models_know_whether_the_adapter_answers_without_loading_the_llm():
+    bundled = Models(Settings())
+    assert bundled.adapter_answers and bundled._generator is None, "the bundled model answers with its adapter by default"
+    assert not Models(Settings(llm_adapter="none")).adapter_answers
+    assert not Models(Settings(llm="some/other-model.gguf")).adapter_answers, "the adapter belongs to the bundled model"
+    assert Models(Settings(), generator=ScriptedGenerator(adapter="lora")).adapter_answers
+    assert not Models(Settings(), generator=ScriptedGenerator()).adapter_answers
+
+
+def test_the_gate_before_the_adapter_is_its_own_calibration(any_hash_index, hash_embedder, monkeypatch):
+    from ingest.models import DEFAULT_EMBEDDER
+    from rag import gate
+
+    monkeypatch.setitem(gate.CALIBRATED, DEFAULT_EMBEDDER, {"threshold": 5.0, "coverage_weight": 0.3, "adapter_threshold": 0.15})
+    question = "How many days of annual leave does an employee get?"
+    for generator, passes in ((ScriptedGenerator(), False), (ScriptedGenerator(adapter="lora"), True)):
+        models = Models(Settings(top_k=3, answer_at=0.0), embedder=hash_embedder, reranker=None, generator=generator)
+        answer = answer_once(Collection(any_hash_index, models), question)
+        assert bool(generator.prompts) == passes, (generator.adapter, answer.notes)
