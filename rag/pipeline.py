@@ -161,7 +161,7 @@ def collection_settings(settings: Settings, folder: str | Path) -> Settings:
     tuned = index_store.read_manifest(folder).get("tuned") or {}
     if tuned.get("embedder") and settings.embedder == tuned["embedder"] and settings.gate_threshold is None:
         # no gate calibration of its own yet: the encoder it was tuned from lends its thresholds
-        # (its gate itself: the threshold calibrated with the adapter is the base encoder's cosines')
+        # (not the adapter's gate: that one was calibrated with the adapter on the base encoder's cosines)
         lent = gate.calibration(runtime_of(tuned.get("from", ""))[0])
         settings = settings.replace(**{f"gate_{k}": lent[k] for k in ("threshold", "coverage_weight") if k in lent})
     if tuned.get("fusion") and (settings.fusion, settings.bm25_weight, settings.dense_weight) == (Settings.fusion, Settings.bm25_weight, Settings.dense_weight):
