@@ -43,24 +43,17 @@ W_GRID = [0.0, 0.1, 0.3, 0.5, 1.0, 2.0, 4.0]
 COVERAGE = [0.8, 0.85, 0.9]
 
 
-def line_logprobs(llm, prompt: list[int], line: list[int]) -> np.ndarray:
+def line_logprobs(generator, prompt: list[int], line: list[int]) -> np.ndarray:
     """The log-probability of each token of `line` after `prompt` (token ids), from a
-    llama_cpp.Llama: the prompt is evaluated from where it parts from the cached one,
-    the line in one batch with logits at every position, then dropped from the cache."""
-    vocab = llm.n_vocab()
-    kept = 0
-    for a, b in zip(llm._input_ids[: llm.n_tokens], prompt[:-1]):
-        if a != b:
-            break
-        kept += 1
-    llm._ctx.kv_cache_seq_rm(-1, kept, -1)
-    llm.n_tokens = kept
-    llm.eval(prompt[kept:])
-    first = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,)).copy()
+    rag.generate.LlamaGenerator: the prompt is evaluated as the app evaluates it
+    (LlamaGenerator.evaluate), the line in one batch with logits at every position,
+    then dropped from the cache."""
+    llm = generator.llm
+    first = generator.evaluate(prompt)
     past = llm.n_tokens
     llm._batch.set_batch(batch=line, n_past=past, logits_all=True)
     llm._ctx.decode(llm._batch)
-    rest = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(line) * vocab,)).reshape(len(line), vocab)
+    rest = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(line) * llm.n_vocab(),)).reshape(len(line), llm.n_vocab())
     logits = np.vstack([first[None], rest[:-1]]).astype(np.float64)
     llm._ctx.kv_cache_seq_rm(-1, past, -1)
     top = logits.max(axis=1)
@@ -112,7 +105,7 @@ def main() -> int:
         for c, share in list(zip(cands, p))[: args.k]:
             line = generator.llm.tokenize(f" {verbatim.with_citation(' '.join(c.text.split()), c.n)}\n".encode("utf-8"), add_bos=False, special=False)
             t = time.perf_counter()
-            lp = line_logprobs(generator.llm, prompt, line)
+            lp = line_logprobs(generator, prompt, line)
             t_llm += time.perf_counter() - t
             row.append({"share": float(share), "lp": float(lp.mean()), "right": answer_accuracy(c.text, qa.answers)})
         rows.append(row)

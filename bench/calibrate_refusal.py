@@ -58,7 +58,7 @@ def sweep(own: list[dict], other: list[dict], grid: list[float], evidence_at: fl
     the other, or whose gate evidence is below the third, is refused instead."""
 
     def refused(r: dict, t: float) -> bool:
-        return (r["p"] is not None and r["p"] >= t) or (r["e"] is not None and r["e"] < evidence_at) or r.get("g", 1.0) < gate_at
+        return (r["p"] is not None and r["p"] >= t) or (r["e"] is not None and r["e"] < evidence_at) or r["g"] < gate_at
 
     out = []
     for t in grid:
@@ -76,6 +76,11 @@ def sweep(own: list[dict], other: list[dict], grid: list[float], evidence_at: fl
     return out
 
 
+def answer_rate_needed(n: int) -> float:
+    """ANSWER_BAR plus MARGIN standard errors of an answer rate at the bar over `n` questions (pure)."""
+    return ANSWER_BAR + MARGIN * (ANSWER_BAR * (1 - ANSWER_BAR) / max(n, 1)) ** 0.5
+
+
 def choose(own: list[dict], other: list[dict]) -> tuple[list[dict], dict]:
     """One row per gate and evidence threshold (its refusal threshold chosen as the
     docstring says), and the chosen row (pure)."""
@@ -85,8 +90,7 @@ def choose(own: list[dict], other: list[dict]) -> tuple[list[dict], dict]:
             swept = sweep(own, other, GRID, a, g)
             sure = [r for r in swept if r["refusal_rate"] >= REFUSAL_BAR]
             rows.append(max(sure, key=lambda r: r["answer_rate"]) if sure else max(swept, key=lambda r: (r["answer_rate"] + r["refusal_rate"]) / 2))
-    needed = ANSWER_BAR + MARGIN * (ANSWER_BAR * (1 - ANSWER_BAR) / max(len(own), 1)) ** 0.5
-    enough = [r for r in rows if r["answer_rate"] >= needed]
+    enough = [r for r in rows if r["answer_rate"] >= answer_rate_needed(len(own))]
     return rows, max(enough, key=lambda r: r["accuracy"]) if enough else max(rows, key=lambda r: r["answer_rate"])
 
 
@@ -127,7 +131,7 @@ def main() -> int:
         lines.append(f"| {r['gate_at']:.2f} | {r['evidence_at']:.2f}{mark} | {r['threshold']:.2f} | {r['answer_rate']:.3f} | {r['accuracy']:.3f} | {r['citation_precision']:.3f} | {r['refusal_rate']:.3f} |")
     print("\n".join(lines))
     passed = {g: sum(r["g"] >= g for r in other) for g in GATE_GRID}
-    needed = ANSWER_BAR + MARGIN * (ANSWER_BAR * (1 - ANSWER_BAR) / max(len(own), 1)) ** 0.5
+    needed = answer_rate_needed(len(own))
     body = [
         "## When the adapter answers: the gate before it, its refusal threshold and the evidence it needs (bench/calibrate_refusal.py)",
         "",

@@ -46,6 +46,7 @@ class Models:
     """
 
     _UNSET = object()
+    _LLM_FIELDS = ("llm", "llm_adapter", "n_ctx", "threads", "llm_style", "temperature", "cache")  # the settings one LLM is loaded from
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None, reranker=_UNSET, reranker_reason: str = "", generator: Generator | None = None):
         self.settings = settings
@@ -105,7 +106,7 @@ class Models:
 
     @property
     def generator(self) -> Generator:
-        if (p := self._shared("llm", "llm_adapter", "n_ctx", "threads", "llm_style", "temperature", "cache")) is not None:
+        if (p := self._shared(*self._LLM_FIELDS)) is not None:
             return p.generator
         with self._locks["generator"]:
             if self._generator is None:
@@ -118,7 +119,7 @@ class Models:
     def adapter_answers(self) -> bool:
         """Whether the answering adapter writes the answers, without loading the LLM
         (the gate needs to know before the LLM is loaded for a question it lets through)."""
-        if self._generator is not None or self._shared("llm", "llm_adapter", "n_ctx", "threads", "llm_style", "temperature", "cache") is not None:
+        if self._generator is not None or self._shared(*self._LLM_FIELDS) is not None:
             return prompt_style(self.generator) == "adapter"
         return bool(adapter_for(self.settings.llm, self.settings.llm_adapter))
 
